@@ -1,0 +1,104 @@
+# node: one executable, every role of a small compute cluster.
+# make | make test | make demo | make bench | make fuzz | make install
+# SAN=1 builds with AddressSanitizer + UBSan into build-san/.
+
+CC ?= cc
+PREFIX ?= /usr/local
+SAN ?= 0
+
+ifeq ($(SAN),1)
+BUILD := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT := -O1 -g
+else
+BUILD := build
+SANFLAGS :=
+OPT := -O2 -g
+endif
+
+CFLAGS ?= $(OPT)
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread $(SANFLAGS) -I. -Imodules
+CFLAGS += $(shell pkg-config --cflags libcjson liblz4 2>/dev/null)
+LDLIBS := -lnng -lmbedtls -lmbedx509 -lmbedcrypto $(shell pkg-config --libs libcjson liblz4 2>/dev/null || echo -lcjson -llz4) -lpthread -lm -ldl
+LDFLAGS += $(SANFLAGS) -pthread
+
+CORE_SRC := $(sort $(wildcard modules/core/*.c))
+MOD_SRC := $(sort $(wildcard modules/*.c))
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+MOD_OBJ := $(MOD_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/*_test.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+HDRS := $(wildcard modules/core/*.h modules/*.h)
+
+.PHONY: all deps test demo bench fuzz install clean lint-man check-deps
+
+all: check-deps node
+
+check-deps:
+	@vendor/deps.sh check
+
+node: $(BUILD)/node
+	@if [ "$(SAN)" = 1 ]; then ln -sf $(BUILD)/node node-san; else cp -f $(BUILD)/node node; fi
+
+$(BUILD)/node: $(BUILD)/node.o $(MOD_OBJ) $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LDLIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LDLIBS)
+
+deps:
+	@vendor/deps.sh install-test
+
+test: deps
+	@$(MAKE) --no-print-directory node units tools
+	@NODE_BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
+
+units: $(UNIT_BIN)
+tools: $(TOOL_BIN)
+
+demo:
+	@vendor/deps.sh install
+	@$(MAKE) --no-print-directory node
+	@conf/examples/demo.sh ./node
+
+bench: deps
+	@$(MAKE) --no-print-directory node tools
+	@NODE_BUILD=$(BUILD) tests/bench/run.sh
+
+lint-man:
+	@for m in man/*.[1-9]; do mandoc -Tlint -Wwarning $$m || exit 1; done
+
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/*_fuzz.c))
+FUZZ_SECONDS ?= 60
+fuzz: deps $(FUZZ_TARGETS)
+	@for f in $(FUZZ_TARGETS); do \
+		mkdir -p build-fuzz/corpus-$$(basename $$f); \
+		echo "fuzzing $$f for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus-$$(basename $$f) tests/fuzz/seeds/$$(basename $$f) || exit 1; \
+	done
+
+build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(HDRS)
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. -Imodules $(shell pkg-config --cflags libcjson liblz4) \
+		-o $@ $< $(CORE_SRC) $(LDLIBS)
+
+install: node
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 node $(DESTDIR)$(PREFIX)/bin/node
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+
+clean:
+	rm -rf build build-san build-fuzz node node-san

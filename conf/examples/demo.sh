@@ -1,0 +1,30 @@
+#!/bin/sh
+# make demo: start `node up` with the embedded default, show it working,
+# stop it cleanly. Usage: conf/examples/demo.sh ./node
+set -u
+NODE=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+D=$(mktemp -d /tmp/node-demo.XXXXXX)
+trap 'kill -TERM $UP 2>/dev/null; rm -rf "$D"' EXIT
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+say node --version
+"$NODE" --version
+say node help
+"$NODE" help
+say node config check conf/three-machines.json
+"$NODE" config check "$(dirname "$0")/../three-machines.json"
+say "node up &   (every role of the embedded one-machine cluster, one process)"
+"$NODE" up --data-dir "$D/data" 2>"$D/up.log" &
+UP=$!
+i=0
+until grep -q 'SIGINT or SIGTERM stops' "$D/up.log" 2>/dev/null || [ $i -ge 100 ]; do sleep 0.05; i=$((i + 1)); done
+sed 's/^/  | /' "$D/up.log"
+for url in $(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$D/up.log"); do
+	say node ping --count 3 "$url"
+	"$NODE" ping --count 3 "$url"
+done
+say "kill -TERM $UP   (node up drains and stops)"
+kill -TERM $UP
+wait $UP
+echo "node up exited with status $?"
+sed 's/^/  | /' "$D/up.log" | tail -3

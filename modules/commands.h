@@ -1,0 +1,13 @@
+/* Every command's node_cmd, for the one table in node.c. */
+#ifndef NODE_COMMANDS_H
+#define NODE_COMMANDS_H
+
+#include "core/cmd.h"
+
+extern const node_cmd node_cmd_help;
+extern const node_cmd node_cmd_version;
+extern const node_cmd node_cmd_config;
+extern const node_cmd node_cmd_ping;
+extern const node_cmd node_cmd_up;
+
+#endif

@@ -1,0 +1,267 @@
+/* Request/reply clients: one REQ socket per client, one context per call in
+ * flight (so calls from many threads or many at once never queue behind each
+ * other), contexts and aios kept in a free list because a call must cost
+ * little more than the bare nng round trip. */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "transport.h"
+
+typedef struct client_req {
+	node_client *cl;
+	nng_ctx ctx;
+	nng_aio *aio;
+	int sending;        /* async: send phase, then receive */
+	int timeout_ms;
+	int64_t deadline_ms;
+	node_reply_fn cb;
+	void *cb_arg;
+	struct client_req *next; /* free list */
+} client_req;
+
+struct node_client {
+	nng_socket sock;
+	node_wire *wire;
+	char url[512];
+	char peer[64];
+	pthread_mutex_t lock;
+	client_req *free_sync, *free_async;
+};
+
+static void client_async_cb(void *arg);
+
+static int64_t client_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int node_client_open(node_client **out, const char *url, const char *peer, node_wire *w, node_err *err)
+{
+	node_client *c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
+	snprintf(c->url, sizeof c->url, "%s", url);
+	snprintf(c->peer, sizeof c->peer, "%s", peer && *peer ? peer : "server");
+	c->wire = w;
+	pthread_mutex_init(&c->lock, NULL);
+	int rv = nng_req0_open(&c->sock);
+	if (rv != 0) {
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "cannot open a request socket: %s", nng_strerror(rv));
+	}
+	/* Replies are matched by REQ; a request is re-sent by nng only when its
+	 * connection breaks, never on a timer (a parked wait can be long). */
+	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, w->limits.max_message + NODE_AUTH_HEADER + 64);
+	int rc = node_dial(c->sock, url, w, err);
+	if (rc != 0) {
+		nng_close(c->sock);
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+static void req_free_list(client_req *r)
+{
+	while (r) {
+		client_req *next = r->next;
+		nng_aio_free(r->aio);
+		nng_ctx_close(r->ctx);
+		free(r);
+		r = next;
+	}
+}
+
+void node_client_close(node_client *c)
+{
+	if (c == NULL)
+		return;
+	nng_close(c->sock);
+	req_free_list(c->free_sync);
+	req_free_list(c->free_async);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+const char *node_client_url(const node_client *c)
+{
+	return c->url;
+}
+
+static int req_get(node_client *c, int async, client_req **out, node_err *err)
+{
+	pthread_mutex_lock(&c->lock);
+	client_req **list = async ? &c->free_async : &c->free_sync;
+	client_req *r = *list;
+	if (r)
+		*list = r->next;
+	pthread_mutex_unlock(&c->lock);
+	if (r == NULL) {
+		r = calloc(1, sizeof *r);
+		if (r == NULL)
+			return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
+		r->cl = c;
+		int rv = nng_aio_alloc(&r->aio, async ? client_async_cb : NULL, r);
+		if (rv == 0 && (rv = nng_ctx_open(&r->ctx, c->sock)) != 0)
+			nng_aio_free(r->aio);
+		if (rv != 0) {
+			free(r);
+			return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "cannot start a call to %s: %s", c->url, nng_strerror(rv));
+		}
+	}
+	r->next = NULL;
+	*out = r;
+	return 0;
+}
+
+static void req_put(client_req *r, int async)
+{
+	node_client *c = r->cl;
+	pthread_mutex_lock(&c->lock);
+	client_req **list = async ? &c->free_async : &c->free_sync;
+	r->next = *list;
+	*list = r;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int client_timeout_err(node_client *c, int timeout_ms, node_err *err)
+{
+	if (timeout_ms < 1000)
+		return node_err_set(err, NODE_ETIMEDOUT, NODE_ERR_TIMEOUT, "%s %s did not answer in %d ms", c->peer, c->url, timeout_ms);
+	return node_err_set(err, NODE_ETIMEDOUT, NODE_ERR_TIMEOUT, "%s %s did not answer in %g s", c->peer, c->url, timeout_ms / 1000.0);
+}
+
+static int client_io_err(node_client *c, int rv, int timeout_ms, node_err *err)
+{
+	if (rv == NNG_ETIMEDOUT)
+		return client_timeout_err(c, timeout_ms, err);
+	if (rv == NNG_ECLOSED)
+		return node_err_set(err, NODE_ECLOSED, NODE_ERR_SHUTDOWN, "connection to %s %s was closed", c->peer, c->url);
+	return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "call to %s %s failed: %s", c->peer, c->url, nng_strerror(rv));
+}
+
+/* Decode a reply and turn ok:false into NODE_EREMOTE. */
+static int client_finish(node_client *c, nng_msg *m, cJSON **reply, node_err *err)
+{
+	cJSON *r = NULL;
+	int rc = node_msg_decode(c->wire, nng_msg_body(m), nng_msg_len(m), 0, &r, err);
+	nng_msg_free(m);
+	if (rc != 0) {
+		node_err_prefix(err, "reply from %s %s: ", c->peer, c->url);
+		return rc;
+	}
+	*reply = r;
+	return node_reply_check(r, err);
+}
+
+int node_client_call(node_client *c, const cJSON *req, int timeout_ms, cJSON **reply, node_err *err)
+{
+	*reply = NULL;
+	nng_msg *m;
+	int rc = node_msg_encode(c->wire, req, &m, err);
+	if (rc != 0)
+		return rc;
+	client_req *r;
+	if ((rc = req_get(c, 0, &r, err)) != 0) {
+		nng_msg_free(m);
+		return rc;
+	}
+	int64_t deadline = client_now_ms() + timeout_ms;
+	nng_aio_set_timeout(r->aio, timeout_ms);
+	nng_aio_set_msg(r->aio, m);
+	nng_ctx_send(r->ctx, r->aio);
+	nng_aio_wait(r->aio);
+	int rv = nng_aio_result(r->aio);
+	if (rv != 0) {
+		nng_msg_free(nng_aio_get_msg(r->aio));
+	} else {
+		int64_t left = deadline - client_now_ms();
+		nng_aio_set_timeout(r->aio, left > 0 ? (nng_duration)left : 1);
+		nng_ctx_recv(r->ctx, r->aio);
+		nng_aio_wait(r->aio);
+		rv = nng_aio_result(r->aio);
+	}
+	if (rv != 0) {
+		/* A context that timed out may still get the late reply; drop it. */
+		nng_ctx_close(r->ctx);
+		nng_aio_free(r->aio);
+		free(r);
+		return client_io_err(c, rv, timeout_ms, err);
+	}
+	m = nng_aio_get_msg(r->aio);
+	req_put(r, 0);
+	rc = client_finish(c, m, reply, err);
+	return rc;
+}
+
+static void client_async_done(client_req *r, int rc, cJSON *reply, const node_err *err)
+{
+	node_reply_fn cb = r->cb;
+	void *arg = r->cb_arg;
+	if (rc == 0 || rc == NODE_EREMOTE || rc == NODE_EINVAL || rc == NODE_EAUTH || rc == NODE_ELIMIT)
+		req_put(r, 1);
+	else {
+		nng_ctx_close(r->ctx);
+		nng_aio_reap(r->aio);
+		free(r);
+	}
+	cb(rc, reply, err, arg);
+}
+
+static void client_async_cb(void *arg)
+{
+	client_req *r = arg;
+	node_client *c = r->cl;
+	node_err err = {0};
+	int rv = nng_aio_result(r->aio);
+	if (rv != 0) {
+		if (r->sending)
+			nng_msg_free(nng_aio_get_msg(r->aio));
+		int rc = client_io_err(c, rv, r->timeout_ms, &err);
+		client_async_done(r, rc, NULL, &err);
+		return;
+	}
+	if (r->sending) {
+		r->sending = 0;
+		int64_t left = r->deadline_ms - client_now_ms();
+		nng_aio_set_timeout(r->aio, left > 0 ? (nng_duration)left : 1);
+		nng_ctx_recv(r->ctx, r->aio);
+		return;
+	}
+	cJSON *reply = NULL;
+	int rc = client_finish(c, nng_aio_get_msg(r->aio), &reply, &err);
+	client_async_done(r, rc, reply, &err);
+}
+
+int node_client_call_async(node_client *c, const cJSON *req, int timeout_ms, node_reply_fn cb, void *arg, node_err *err)
+{
+	nng_msg *m;
+	int rc = node_msg_encode(c->wire, req, &m, err);
+	if (rc != 0)
+		return rc;
+	client_req *r;
+	if ((rc = req_get(c, 1, &r, err)) != 0) {
+		nng_msg_free(m);
+		return rc;
+	}
+	r->sending = 1;
+	r->timeout_ms = timeout_ms;
+	r->deadline_ms = client_now_ms() + timeout_ms;
+	r->cb = cb;
+	r->cb_arg = arg;
+	nng_aio_set_timeout(r->aio, timeout_ms);
+	nng_aio_set_msg(r->aio, m);
+	nng_ctx_send(r->ctx, r->aio);
+	return 0;
+}

@@ -1,0 +1,20 @@
+# node up: starts with the embedded default, logs what it runs, stops
+# cleanly on SIGTERM and on SIGINT.
+. "$(dirname "$0")/../lib.sh"
+cd "$T"
+for sig in TERM INT; do
+	start up$sig "$NODE" up --data-dir "$T/data-$sig"
+	wait_for "$T/up$sig.log" 'SIGINT or SIGTERM stops' || { fail "node up did not start"; continue; }
+	kill -$sig "$(eval echo \$PID_up$sig)"
+	i=0
+	while kill -0 "$(eval echo \$PID_up$sig)" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	wait "$(eval echo \$PID_up$sig)"; rc=$?
+	check "node up stops on SIG$sig with status 0" [ "$rc" = 0 ]
+	check "node up logs that it stopped" grep -q 'stopped' "$T/up$sig.log"
+done
+"$NODE" up --log-format json --data-dir "$T/d" >"$T/j.log" 2>&1 &
+JP=$!; PIDS="$PIDS $JP"
+wait_for "$T/j.log" 'SIGINT or SIGTERM stops' && kill -TERM $JP && wait $JP
+check "--log-format json writes JSON lines" python3 -c "
+import json; [json.loads(l) for l in open('$T/j.log') if l.strip()]"
+finish
