@@ -30,6 +30,8 @@ struct node_client {
 	char url[512];
 	char peer[64];
 	pthread_mutex_t lock;
+	pthread_cond_t idle;     /* signalled when outstanding drops to 0 */
+	int outstanding;         /* async calls whose callback has not returned */
 	client_req *free_sync, *free_async;
 };
 
@@ -51,6 +53,7 @@ int node_client_open(node_client **out, const char *url, const char *peer, node_
 	snprintf(c->peer, sizeof c->peer, "%s", peer && *peer ? peer : "server");
 	c->wire = w;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->idle, NULL);
 	int rv = nng_req0_open(&c->sock);
 	if (rv != 0) {
 		pthread_mutex_destroy(&c->lock);
@@ -88,8 +91,14 @@ void node_client_close(node_client *c)
 	if (c == NULL)
 		return;
 	nng_close(c->sock);
+	/* Closing fails every async call; wait until their callbacks are done. */
+	pthread_mutex_lock(&c->lock);
+	while (c->outstanding > 0)
+		pthread_cond_wait(&c->idle, &c->lock);
+	pthread_mutex_unlock(&c->lock);
 	req_free_list(c->free_sync);
 	req_free_list(c->free_async);
+	pthread_cond_destroy(&c->idle);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -209,6 +218,7 @@ static void client_async_done(client_req *r, int rc, cJSON *reply, const node_er
 {
 	node_reply_fn cb = r->cb;
 	void *arg = r->cb_arg;
+	node_client *c = r->cl;
 	if (rc == 0 || rc == NODE_EREMOTE || rc == NODE_EINVAL || rc == NODE_EAUTH || rc == NODE_ELIMIT)
 		req_put(r, 1);
 	else {
@@ -216,7 +226,14 @@ static void client_async_done(client_req *r, int rc, cJSON *reply, const node_er
 		nng_aio_reap(r->aio);
 		free(r);
 	}
-	cb(rc, reply, err, arg);
+	if (cb)
+		cb(rc, reply, err, arg);
+	else
+		cJSON_Delete(reply);
+	pthread_mutex_lock(&c->lock);
+	if (--c->outstanding == 0)
+		pthread_cond_broadcast(&c->idle);
+	pthread_mutex_unlock(&c->lock);
 }
 
 static void client_async_cb(void *arg)
@@ -255,6 +272,9 @@ int node_client_call_async(node_client *c, const cJSON *req, int timeout_ms, nod
 		nng_msg_free(m);
 		return rc;
 	}
+	pthread_mutex_lock(&c->lock);
+	c->outstanding++;
+	pthread_mutex_unlock(&c->lock);
 	r->sending = 1;
 	r->timeout_ms = timeout_ms;
 	r->deadline_ms = client_now_ms() + timeout_ms;

@@ -76,6 +76,8 @@ typedef struct node_client node_client;
 /* peer names the other side in errors ("broker"). Dialing does not wait: a
  * server that is not up yet is reached when it comes up (nng reconnects). */
 int node_client_open(node_client **out, const char *url, const char *peer, node_wire *w, node_err *err);
+/* Fails calls still in flight (their callbacks run with NODE_ECLOSED) and
+ * waits for those callbacks before freeing. */
 void node_client_close(node_client *c);
 const char *node_client_url(const node_client *c);
 /* Send req, wait up to timeout_ms for the reply. A reply with ok:false
@@ -83,7 +85,7 @@ const char *node_client_url(const node_client *c);
  * *reply set, for callers that want more). Thread-safe: each call has its own context. */
 int node_client_call(node_client *c, const cJSON *req, int timeout_ms, cJSON **reply, node_err *err);
 
-/* The same without waiting; cb runs on an nng thread and owns reply. */
+/* The same without waiting; cb (may be NULL) runs on an nng thread and owns reply. */
 typedef void (*node_reply_fn)(int rc, cJSON *reply, const node_err *err, void *arg);
 int node_client_call_async(node_client *c, const cJSON *req, int timeout_ms, node_reply_fn cb, void *arg, node_err *err);
 
