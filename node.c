@@ -193,11 +193,14 @@ int main(int argc, char **argv)
 	if (pos == NULL)
 		return NODE_EXIT_FAIL;
 	args.pos = pos;
+	node_log_reopen(); /* NODE_LOG_FILE */
 	const node_cmd *cmd = cmd_from_argv0(argv[0]);
 	int rc = parse_argv(argc, argv, &cmd, &args, pos);
 	if (rc == 0 && cmd == NULL)
 		cmd = &node_cmd_help;
 	if (rc == 0 && node_args_has(&args, "help")) {
+		if (cmd == &node_cmd_help)
+			return node_cmd_help.main(&ctx, &args);
 		node_cmd_usage(cmd, stdout);
 		free(pos);
 		return 0;

@@ -31,10 +31,16 @@ static int config_check(const char *path)
 
 static int config_show(node_ctx *ctx, const node_args *a)
 {
-	int rc = node_cmd_setup(ctx, a);
+	int rc = node_cmd_setup_conf(ctx, a);
+	if (rc == 0)
+		rc = node_cmd_setup_logging(ctx, a);
 	if (rc != 0)
 		return rc;
-	char *s = cJSON_Print(ctx->conf.root);
+	cJSON *shown = cJSON_Duplicate(ctx->conf.root, 1);
+	if (cJSON_HasObjectItem(shown, "secret")) /* show that one is set, never the secret */
+		cJSON_ReplaceItemInObjectCaseSensitive(shown, "secret", cJSON_CreateString("(hidden)"));
+	char *s = cJSON_Print(shown);
+	cJSON_Delete(shown);
 	printf("%s\n", s);
 	cJSON_free(s);
 	return 0;

@@ -52,7 +52,7 @@ static int ping_main(node_ctx *ctx, const node_args *a)
 	cJSON *req = cJSON_CreateObject();
 	cJSON_AddStringToObject(req, "op", "ping");
 	int rc = 0;
-	for (long long i = 0; i < count && rc == 0; i++) {
+	for (long long i = 0; i < count && rc == 0 && !node_stop_requested(ctx->stop); i++) {
 		cJSON *reply = NULL;
 		double t0 = ping_now_us();
 		rc = node_client_call(cl, req, ctx->timeout_ms, &reply, &err);

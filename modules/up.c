@@ -49,10 +49,10 @@ static int up_main(node_ctx *ctx, const node_args *a)
 		if (pthread_create(&roles[n].thread, NULL, up_role_thread, &roles[n]) == 0)
 			roles[n++].started = 1;
 	}
-	node_info("node %s of cluster %s (%s): %d role%s running; SIGINT or SIGTERM stops", ctx->conf.node,
+	node_info("node %s of cluster %s from %s: %d role%s running; SIGINT or SIGTERM stops", ctx->conf.node,
 	    node_conf_str(&ctx->conf, "cluster", "local"), ctx->conf.source, n, n == 1 ? "" : "s");
 	if (n == 0)
-		node_warn("node %s has no roles in %s; add nodes.%s.roles", ctx->conf.node, ctx->conf.source, ctx->conf.node);
+		node_warn("none of the roles under nodes.%s.roles in %s is built into this node", ctx->conf.node, ctx->conf.source);
 	for (int i = 0; i < n; i++) {
 		pthread_join(roles[i].thread, NULL);
 		if (roles[i].status != 0 && status == 0)

@@ -92,7 +92,8 @@ int node_args_int(const node_args *a, const char *name, long long min, long long
 
 void node_cmd_usage(const node_cmd *cmd, FILE *f)
 {
-	fprintf(f, "usage: node %s %s\n\n%s\n", cmd->name, cmd->synopsis ? cmd->synopsis : "", cmd->summary);
+	const char *syn = cmd->synopsis ? cmd->synopsis : "";
+	fprintf(f, "usage: node %s%s%s\n\n%s\n", cmd->name, *syn ? " " : "", syn, cmd->summary);
 	if (cmd->description && *cmd->description)
 		fprintf(f, "\n%s\n", cmd->description);
 	if (cmd->opts && cmd->opts[0].name) {
@@ -155,14 +156,14 @@ static void print_config_errors(const char *source, cJSON *errors, const node_er
 		fprintf(stderr, "%s: %s\n", source, cJSON_IsString(e) ? e->valuestring : "?");
 }
 
-/* Load the cluster file, pick the node, apply flags, build the wire. */
-int node_cmd_setup(node_ctx *ctx, const node_args *a)
+/* Load the cluster file, pick the node, apply flags. */
+int node_cmd_setup_conf(node_ctx *ctx, const node_args *a)
 {
 	node_err err = {0};
 	cJSON *errors = NULL;
 	const char *path = node_args_get(a, "config");
 	if (node_conf_load(&ctx->conf, path, &errors, &err) != 0) {
-		print_config_errors(path ? path : "node.json", errors, &err);
+		print_config_errors(path ? path : getenv("NODE_CONFIG") ? getenv("NODE_CONFIG") : "node.json", errors, &err);
 		cJSON_Delete(errors);
 		return NODE_EXIT_CONFIG;
 	}
@@ -173,15 +174,29 @@ int node_cmd_setup(node_ctx *ctx, const node_args *a)
 		return NODE_EXIT_CONFIG;
 	}
 	const char *dir = node_args_get(a, "data-dir");
-	if (dir && node_conf_set(&ctx->conf, "defaults.data_dir", cJSON_CreateString(dir), &err) == 0 && ctx->conf.node) {
+	int rc = 0;
+	if (dir)
+		rc = node_conf_set(&ctx->conf, "defaults.data_dir", cJSON_CreateString(dir), &err);
+	if (dir && rc == 0 && ctx->conf.node) {
 		char p[300];
 		snprintf(p, sizeof p, "nodes.%s.data_dir", ctx->conf.node);
-		node_conf_set(&ctx->conf, p, cJSON_CreateString(dir), &err);
+		rc = node_conf_set(&ctx->conf, p, cJSON_CreateString(dir), &err);
 	}
+	if (rc != 0)
+		return cmd_usage_error(ctx->cmd, &err);
 	long long t;
 	if (node_args_int(a, "timeout", 1, 86400000, node_conf_int(&ctx->conf, "defaults.timeout_ms", 5000), &t, &err) != 0)
 		return cmd_usage_error(ctx->cmd, &err);
 	ctx->timeout_ms = (int)t;
+	return 0;
+}
+
+int node_cmd_setup(node_ctx *ctx, const node_args *a)
+{
+	int rc = node_cmd_setup_conf(ctx, a);
+	if (rc != 0)
+		return rc;
+	node_err err = {0};
 	if (node_conf_wire(&ctx->conf, &ctx->wire, &err) != 0) {
 		fprintf(stderr, "node: %s\n", err.msg);
 		return NODE_EXIT_CONFIG;

@@ -88,6 +88,8 @@ void node_cmd_usage(const node_cmd *cmd, FILE *f);
  * default), choose the node, apply --data-dir and --timeout, build the wire
  * and set up logging. Returns an exit status (0 on success). */
 int node_cmd_setup(node_ctx *ctx, const node_args *a);
+/* The same without reading secrets and certificates (config show). */
+int node_cmd_setup_conf(node_ctx *ctx, const node_args *a);
 int node_cmd_setup_logging(node_ctx *ctx, const node_args *a);
 
 /* Report err for a command and return the matching exit status. */

@@ -33,6 +33,8 @@ enum {
 #define NODE_ERR_BUSY "busy"
 #define NODE_ERR_NOT_FOUND "not_found"
 #define NODE_ERR_BAD_ARGS "bad_args"
+#define NODE_ERR_BAD_CONFIG "bad_config"
+#define NODE_ERR_DISK_FULL "disk_full"
 
 typedef struct node_err {
 	int rc;            /* NODE_E* */
