@@ -25,8 +25,13 @@ printf 'a-secret-long-enough-for-node\n' >"$T/secret"
 sed "s|/etc/node/secret|$T/secret|" conf/three-machines.json >"$T/three.json"
 NODE_CONFIG="$T/three.json" "$NODE" config show >"$T/show3" 2>&1
 check "NODE_CONFIG selects the file" grep -q '"gamma"' "$T/show3"
-NODE_CONFIG="$ROOT/conf/three-machines.json" "$NODE" config show >"$T/show5" 2>&1
-check "an unreadable secret_file is named" grep -q 'secret_file: cannot open /etc/node/secret' "$T/show5"
+NODE_CONFIG="$ROOT/conf/three-machines.json" "$NODE" ping tcp://127.0.0.1:1 >"$T/show5" 2>&1
+check "an unreadable secret_file is named when a command needs it" grep -q 'secret_file: cannot open /etc/node/secret' "$T/show5"
+NODE_CONFIG="$ROOT/conf/three-machines.json" "$NODE" config show >"$T/show6" 2>&1
+check "config show needs no secret file" grep -q '"alpha"' "$T/show6"
+printf '{"secret":"a-secret-long-enough-for-node","nodes":{"a":{}}}' >"$T/sec.json"
+"$NODE" --config "$T/sec.json" config show >"$T/show7" 2>&1
+check "config show hides an inline secret" sh -c "grep -q '(hidden)' '$T/show7' && ! grep -q 'a-secret-long' '$T/show7'"
 printf '{"cluster":"from-node-json","nodes":{"here":{}}}' >"$T/node.json"
 (cd "$T" && "$NODE" config show) >"$T/show4" 2>&1
 check "./node.json is used when present" grep -q from-node-json "$T/show4"
