@@ -23,14 +23,15 @@ LDLIBS := -lnng -lmbedtls -lmbedx509 -lmbedcrypto $(shell pkg-config --libs libc
 LDFLAGS += $(SANFLAGS) -pthread
 
 CORE_SRC := $(sort $(wildcard modules/core/*.c))
-MOD_SRC := $(sort $(wildcard modules/*.c))
+MOD_SRC := $(sort $(wildcard modules/*.c modules/*/*.c))
+MOD_SRC := $(filter-out modules/core/%,$(MOD_SRC))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 MOD_OBJ := $(MOD_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/*_test.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
-HDRS := $(wildcard modules/core/*.h modules/*.h)
+HDRS := $(wildcard modules/core/*.h modules/*.h modules/*/*.h)
 
 .PHONY: all deps test demo bench fuzz install clean lint-man check-deps
 

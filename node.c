@@ -16,6 +16,7 @@ const node_cmd *const node_cmds[] = {
 	&node_cmd_help,
 	&node_cmd_version,
 	&node_cmd_up,
+	&node_cmd_broker,
 	&node_cmd_ping,
 	&node_cmd_config,
 	NULL,
@@ -215,6 +216,8 @@ int main(int argc, char **argv)
 	if (rc == 0) {
 		start_signal_thread(&stop);
 		node_log_set_role(cmd->name);
+		if (cmd != &node_cmd_up) /* in `node up` nng threads serve every role */
+			node_log_set_default_role(cmd->name);
 		rc = cmd->main(&ctx, &args);
 	}
 	node_wire_fini(&ctx.wire);

@@ -9,5 +9,6 @@ extern const node_cmd node_cmd_version;
 extern const node_cmd node_cmd_config;
 extern const node_cmd node_cmd_ping;
 extern const node_cmd node_cmd_up;
+extern const node_cmd node_cmd_broker;
 
 #endif

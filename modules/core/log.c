@@ -16,7 +16,8 @@
 
 static atomic_int log_level = NODE_LOG_INFO;
 static atomic_int log_json = 0;
-static _Thread_local const char *log_role = "node";
+static const char *log_default_role = "node";
+static _Thread_local const char *log_role;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -58,7 +59,17 @@ int node_log_configure(const char *level, const char *format, node_err *err)
 
 void node_log_set_role(const char *role)
 {
-	log_role = role ? role : "node";
+	log_role = role;
+}
+
+void node_log_set_default_role(const char *role)
+{
+	log_default_role = role ? role : "node";
+}
+
+static const char *log_role_now(void)
+{
+	return log_role ? log_role : log_default_role;
 }
 
 void node_log_reopen(void)
@@ -93,7 +104,7 @@ static void log_write_json(int level, const char *stamp, const char *text)
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "time", stamp);
 	cJSON_AddStringToObject(o, "level", level_names[level]);
-	cJSON_AddStringToObject(o, "role", log_role);
+	cJSON_AddStringToObject(o, "role", log_role_now());
 	cJSON_AddStringToObject(o, "msg", text);
 	char *s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
@@ -125,7 +136,7 @@ void node_log(int level, const char *fmt, ...)
 		log_write_json(level, stamp, text);
 		return;
 	}
-	int n = snprintf(line, sizeof line, "%s %-5s %s: %s\n", stamp, level_names[level], log_role, text);
+	int n = snprintf(line, sizeof line, "%s %-5s %s: %s\n", stamp, level_names[level], log_role_now(), text);
 	if (n > (int)sizeof line - 1)
 		n = (int)sizeof line - 1, line[n - 1] = '\n';
 	ssize_t w = write(STDERR_FILENO, line, (size_t)n);

@@ -13,6 +13,8 @@ int node_log_configure(const char *level, const char *format, node_err *err);
 int node_log_level_parse(const char *name, int *out);
 /* The role tag of the calling thread ("broker", "up", ...). */
 void node_log_set_role(const char *role);
+/* The tag of threads that set none (nng's), e.g. the command's name. */
+void node_log_set_default_role(const char *role);
 /* SIGHUP: reopen stderr from NODE_LOG_FILE if it names a file. */
 void node_log_reopen(void);
 int node_log_enabled(int level);
