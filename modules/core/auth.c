@@ -201,6 +201,8 @@ int node_auth_verify(node_auth *a, const void *msg, size_t len, int check_replay
 	uint64_t ts = 0;
 	for (int i = 0; i < 8; i++)
 		ts = ts << 8 | m[1 + i];
+	if (ts > (uint64_t)INT64_MAX / 2)
+		ts = (uint64_t)INT64_MAX / 2; /* absurd stamps are simply stale */
 	int64_t now = auth_now_ms(a), skew = now - (int64_t)ts;
 	if (skew > a->window_ms || skew < -a->window_ms) {
 		auth_count(a, &a->stats.stale);

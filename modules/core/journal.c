@@ -272,10 +272,12 @@ static int do_sync(node_journal *j, int fd)
 	uint64_t t0 = now_us();
 	int r = fdatasync(fd);
 	uint64_t dt = now_us() - t0;
+	pthread_mutex_lock(&j->lock); /* stats are read under the lock */
 	j->st.syncs++;
 	j->st.sync_us_total += dt;
 	if (dt > j->st.sync_us_max)
 		j->st.sync_us_max = dt;
+	pthread_mutex_unlock(&j->lock);
 	return r;
 }
 
@@ -296,7 +298,9 @@ static int write_batch(node_journal *j, const unsigned char *b, size_t n, node_e
 		return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "journal write failed in %s: %s", j->dir, strerror(e));
 	}
 	j->off += n;
+	pthread_mutex_lock(&j->lock);
 	j->st.bytes += n;
+	pthread_mutex_unlock(&j->lock);
 	return 0;
 }
 
@@ -363,10 +367,12 @@ static void compact(node_journal *j, node_journal_snapshot_fn fn, void *arg)
 	}
 	sync_dir(j);
 	remove_below(j, base);
-	j->st.compactions++;
 	struct stat sb;
+	pthread_mutex_lock(&j->lock);
+	j->st.compactions++;
 	if (stat(path, &sb) == 0)
 		j->st.bytes = (uint64_t)sb.st_size + j->off;
+	pthread_mutex_unlock(&j->lock);
 	node_info("journal compacted: snapshot of %lld bytes replaces every segment below %llu",
 	    (long long)sb.st_size, (unsigned long long)base);
 }

@@ -30,6 +30,7 @@ static int msg_compress(const char *text, size_t len, void **out, size_t *olen, 
 	LZ4F_preferences_t prefs;
 	memset(&prefs, 0, sizeof prefs);
 	prefs.frameInfo.contentSize = len;
+	prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled; /* unsigned peers still get corruption caught */
 	size_t cap = LZ4F_compressFrameBound(len, &prefs) + 1;
 	unsigned char *buf = malloc(cap);
 	if (buf == NULL)

@@ -36,6 +36,36 @@ static void fz_lookups(node_conf *c)
 		(void)node_conf_mine(c, "host");
 		(void)node_conf_mine(c, "");
 	}
+	/* Command-line overrides, as cmd.c applies them, naming each node.
+	 * The names are copied first: a set may replace the tree under them. */
+	const cJSON *nodes = node_conf_get(c, "nodes");
+	char *names[3];
+	int k = 0;
+	for (const cJSON *n = nodes ? nodes->child : NULL; n != NULL && k < 3; n = n->next)
+		if (n->string != NULL)
+			names[k++] = strdup(n->string);
+	for (int i = 0; i < k; i++) {
+		char p1[512], p2[512], p3[512];
+		if (names[i] == NULL)
+			continue;
+		(void)node_conf_select(c, names[i], &err);
+		if ((size_t)snprintf(p1, sizeof p1, "nodes.%s.data_dir", names[i]) < sizeof p1 &&
+		    (size_t)snprintf(p2, sizeof p2, "nodes.%s.roles.worker.concurrency", names[i]) < sizeof p2 &&
+		    (size_t)snprintf(p3, sizeof p3, "nodes.%s.roles.broker", names[i]) < sizeof p3) {
+			(void)node_conf_set(c, p1, cJSON_CreateString("/tmp/fuzz-state"), &err);
+			(void)node_conf_set(c, p2, cJSON_CreateNumber(i + 1), &err);
+			(void)node_conf_set(c, p2, cJSON_CreateString("four"), &err);
+			(void)node_conf_set(c, p3, NULL, &err);
+			(void)node_conf_mine(c, "roles.worker.queues");
+		}
+		free(names[i]);
+	}
+	(void)node_conf_set(c, "defaults.data_dir", cJSON_CreateString("/tmp/fuzz-state"), &err);
+	(void)node_conf_set(c, "limits.max_depth", cJSON_CreateNumber(3), &err);
+	(void)node_conf_set(c, "no.such", cJSON_CreateTrue(), &err);
+	(void)node_conf_set(c, "limits.", cJSON_CreateTrue(), &err);
+	(void)node_conf_role_url(c, "broker", "listen", &url, &err);
+
 	/* The wire reads secret_file when one is named: not from fuzz input. */
 	if (node_conf_get(c, "secret_file") == NULL) {
 		node_wire w;

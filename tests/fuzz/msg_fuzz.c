@@ -1,6 +1,7 @@
 /* libFuzzer target for the wire format (modules/core/msg.c, auth.c).
  *
- * Every input is decoded by a wire without a secret. Then, by its first byte:
+ * Every input is decoded by two wires without a secret (1 MiB limits, and
+ * tight ones: 4 KiB, depth 8, 256-byte strings). Then, by its first byte:
  *   0x02 (a signed message): decoded as is by a wire with a secret; the MAC
  *        almost never matches, so this explores the header checks;
  *   anything else: decoded by the secret wire as is (refused as unsigned),
@@ -18,7 +19,7 @@
 #include "core/err.h"
 #include "core/msg.h"
 
-static node_wire fz_plain, fz_signed;
+static node_wire fz_plain, fz_signed, fz_tight;
 static unsigned char *fz_buf;
 
 static const char fz_secret[] = "fuzz secret";
@@ -38,6 +39,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	node_wire_init(&fz_signed);
 	fz_limits(&fz_plain);
 	fz_limits(&fz_signed);
+	node_wire_init(&fz_tight); /* limits a 64 KiB input can cross */
+	fz_tight.limits.max_message = 4096;
+	fz_tight.limits.max_depth = 8;
+	fz_tight.limits.max_string = 256;
+	fz_tight.limits.compress_above = 64;
 	if (node_auth_new(&fz_signed.auth, fz_secret, sizeof fz_secret - 1, 30000, &err) != 0) {
 		fprintf(stderr, "msg_fuzz: %s\n", err.msg);
 		abort();
@@ -102,6 +108,7 @@ static int fz_decode(node_wire *w, const void *data, size_t len, int check_repla
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int plain = fz_decode(&fz_plain, data, size, 0, 1);
+	fz_decode(&fz_tight, data, size, 0, 1);
 	if (size > 0 && data[0] == NODE_AUTH_MARK) {
 		fz_decode(&fz_signed, data, size, 1, 0);
 		return 0;
