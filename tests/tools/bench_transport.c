@@ -2,7 +2,8 @@
  * bare nng, between two processes on this machine. A benchmark, not a test:
  * it prints numbers and fails only when the machinery itself breaks.
  *
- *   bench_transport            run everything (about a minute)
+ *   bench_transport [PARTS]    run parts 1-4 (default "1234", about a minute);
+ *                              parts 1 and 2 share their runs
  *   bench_transport serve ...  internal: the server side, spawned by the above
  *
  * Environment: BENCH_SECONDS (default 2) is the length of each pipelined run
@@ -45,6 +46,8 @@ extern char **environ;
 #define BIG_BODY_BYTES 65536
 #define CALL_TIMEOUT_MS 10000
 #define WORKERS 64 /* server work objects (node's default receivers) */
+#define PP_BUF 1024 /* NNG_OPT_SENDBUF / RECVBUF in the buffered push/pull runs */
+#define PP_BUF_TEXT "1024"
 
 enum { LAYER_BARE, LAYER_NODE };
 
@@ -226,17 +229,18 @@ static void *rep_loop(void *arg)
 	return NULL;
 }
 
-/* serve KIND URL [hmac] [nocomp]; KIND: bare node push rep */
+/* serve KIND URL [hmac] [nocomp] [buf]; KIND: bare node push rep */
 static int serve_main(int argc, char **argv)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (argc < 4)
-		die("usage: bench_transport serve bare|node|push|rep URL [hmac] [nocomp]", NULL);
+		die("usage: bench_transport serve bare|node|push|rep URL [hmac] [nocomp] [buf]", NULL);
 	const char *kind = argv[2], *url = argv[3];
-	int hmac = 0, nocomp = 0;
+	int hmac = 0, nocomp = 0, buf = 0;
 	for (int i = 4; i < argc; i++) {
 		hmac |= strcmp(argv[i], "hmac") == 0;
 		nocomp |= strcmp(argv[i], "nocomp") == 0;
+		buf |= strcmp(argv[i], "buf") == 0;
 	}
 	char bound[512];
 	nng_socket sock = NNG_SOCKET_INITIALIZER;
@@ -281,6 +285,8 @@ static int serve_main(int argc, char **argv)
 	} else if (strcmp(kind, "push") == 0) {
 		if ((rv = nng_push0_open(&sock)) != 0)
 			nng_die("nng_push0_open", rv);
+		if (buf)
+			nng_socket_set_int(sock, NNG_OPT_SENDBUF, PP_BUF);
 		bare_listen(sock, url, bound, sizeof bound);
 		pthread_create(&thr, NULL, push_loop, &sock);
 		have_thr = 1;
@@ -761,7 +767,7 @@ static double pull_rate(nng_socket pull, double secs)
 	return n / (t1 - t0);
 }
 
-static double bench_pushpull_inproc(double secs)
+static double bench_pushpull_inproc(double secs, int buf)
 {
 	nng_socket pull;
 	push_arg p;
@@ -773,6 +779,10 @@ static double bench_pushpull_inproc(double secs)
 	    (rv = nng_dial(p.sock, "inproc://bench_transport_pp", NULL, 0)) != 0)
 		nng_die("inproc push/pull", rv);
 	nng_socket_set_ms(p.sock, NNG_OPT_SENDTIMEO, 100);
+	if (buf) {
+		nng_socket_set_int(p.sock, NNG_OPT_SENDBUF, PP_BUF);
+		nng_socket_set_int(pull, NNG_OPT_RECVBUF, PP_BUF);
+	}
 	pthread_t thr;
 	pthread_create(&thr, NULL, inproc_push_loop, &p);
 	double r = pull_rate(pull, secs);
@@ -783,19 +793,24 @@ static double bench_pushpull_inproc(double secs)
 	return r;
 }
 
-static double bench_pushpull_tcp(double secs)
+static double bench_pushpull_tcp(double secs, int buf)
 {
 	child ch;
-	child_start(&ch, "push", 0, NULL, NULL);
+	child_start(&ch, "push", 0, buf ? "buf" : NULL, NULL);
 	nng_socket pull;
 	int rv;
 	if ((rv = nng_pull0_open(&pull)) != 0)
 		nng_die("nng_pull0_open", rv);
+	if (buf)
+		nng_socket_set_int(pull, NNG_OPT_RECVBUF, PP_BUF);
 	if ((rv = nng_dial(pull, ch.url, NULL, 0)) != 0)
 		nng_die("dial push server", rv);
 	double r = pull_rate(pull, secs);
-	nng_close(pull);
+	/* Stop the sender first: nng 1.5.2 can hang in nng_close of a tcp PULL
+	 * socket while the peer is still streaming into it (nng issue #1219,
+	 * fixed after 1.5.2 by nng pull request #1636). */
 	child_stop(&ch);
+	nng_close(pull);
 	return r;
 }
 
@@ -867,8 +882,8 @@ static void bench_pingpong_tcp(double secs, lat_result *res)
 	if ((rv = nng_dial(req, ch.url, NULL, 0)) != 0)
 		nng_die("dial rep server", rv);
 	pingpong(req, secs, res);
-	nng_close(req);
 	child_stop(&ch);
+	nng_close(req);
 }
 
 /* ------------------------------------------------------------------ */
@@ -929,10 +944,12 @@ int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "serve") == 0)
 		return serve_main(argc, argv);
-	if (argc >= 2) {
-		fprintf(stderr, "usage: bench_transport   (environment: BENCH_SECONDS, BENCH_CALLS)\n");
+	const char *parts = argc >= 2 ? argv[1] : "1234";
+	if (argc > 2 || strspn(parts, "1234") != strlen(parts) || *parts == '\0') {
+		fprintf(stderr, "usage: bench_transport [PARTS, e.g. 1234 or 3]   (environment: BENCH_SECONDS, BENCH_CALLS)\n");
 		return 2;
 	}
+	int part12 = strpbrk(parts, "12") != NULL, part3 = strchr(parts, '3') != NULL, part4 = strchr(parts, '4') != NULL;
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	double secs = env_double("BENCH_SECONDS", 2.0);
@@ -957,8 +974,15 @@ int main(int argc, char **argv)
 		node_wire_fini(&w);
 	}
 
-	printf("bench_transport: %ld cores online, nng %s, BENCH_SECONDS=%g, BENCH_CALLS=%ld\n",
-	    sysconf(_SC_NPROCESSORS_ONLN), nng_version(), secs, ncalls);
+	char load[64] = "?";
+	FILE *lf = fopen("/proc/loadavg", "r");
+	if (lf != NULL) {
+		if (fgets(load, sizeof load, lf) != NULL)
+			load[strcspn(load, "\n")] = '\0';
+		fclose(lf);
+	}
+	printf("bench_transport: %ld cores online, nng %s, BENCH_SECONDS=%g, BENCH_CALLS=%ld, loadavg %s\n",
+	    sysconf(_SC_NPROCESSORS_ONLN), nng_version(), secs, ncalls, load);
 	printf("server in a child process (%d work objects / receivers); client in this one; times in microseconds\n", WORKERS);
 	printf("small body %s (%zu bytes); 64 KiB body: %zu bytes of JSON words, %zu bytes lz4-framed\n\n", SMALL_BODY,
 	    strlen(SMALL_BODY), strlen(big), big_lz4);
@@ -970,57 +994,71 @@ int main(int argc, char **argv)
 		{ .transport = "ipc", .layer = "bare nng" },
 		{ .transport = "ipc", .layer = "node" },
 	};
-	printf("1-2. small body: sequential round trip (%ld calls) and pipelined requests/s (%g s each)\n", ncalls, secs);
-	printf("  %-5s %-15s %8s %8s  %9s %9s %9s   %s\n", "", "", "median", "p99", "1 inflt", "8 inflt", "64 inflt",
-	    "cpu us/req @64 cli+srv");
-	for (int i = 0; i < 4; i++) {
-		row *r = &main_rows[i];
-		bench_row(r, i % 2 ? LAYER_NODE : LAYER_BARE, i >= 2, SMALL_BODY, 0, 0, ncalls, 3 * secs, secs);
-		print_row(r, 1, -1);
+	if (part12) {
+		printf("1-2. small body: sequential round trip (%ld calls) and pipelined requests/s (%g s each)\n", ncalls, secs);
+		printf("  %-5s %-15s %8s %8s  %9s %9s %9s   %s\n", "", "", "median", "p99", "1 inflt", "8 inflt", "64 inflt",
+		    "cpu us/req @64 cli+srv");
+		for (int i = 0; i < 4; i++) {
+			row *r = &main_rows[i];
+			bench_row(r, i % 2 ? LAYER_NODE : LAYER_BARE, i >= 2, SMALL_BODY, 0, 0, ncalls, 3 * secs, secs);
+			print_row(r, 1, -1);
+		}
+		printf("\n");
 	}
 
 	/* 3: node variants over tcp. */
-	printf("\n3. variants over tcp (%g s each; round trip from at most %ld sequential calls)\n", half, ncalls);
-	printf("  %-5s %-15s %8s %8s  %9s %9s %9s   %-22s %s\n", "", "", "median", "p99", "1 inflt", "8 inflt", "64 inflt",
-	    "cpu us/req @64 cli+srv", "MB/s @64 (each way)");
 	row var_rows[4] = {
 		{ .transport = "tcp", .layer = "node hmac" },
 		{ .transport = "tcp", .layer = "bare 64K" },
 		{ .transport = "tcp", .layer = "node 64K lz4" },
 		{ .transport = "tcp", .layer = "node 64K raw" },
 	};
-	bench_row(&var_rows[0], LAYER_NODE, 0, SMALL_BODY, 1, 0, ncalls, half, half);
-	bench_row(&var_rows[1], LAYER_BARE, 0, big, 0, 0, ncalls, half, half);
-	bench_row(&var_rows[2], LAYER_NODE, 0, big, 0, 0, ncalls, half, half);
-	bench_row(&var_rows[3], LAYER_NODE, 0, big, 0, 1, ncalls, half, half);
-	for (int i = 0; i < 4; i++) /* rows 1-3 carry 64 KiB each way */
-		print_row(&var_rows[i], 1, i > 0 ? var_rows[i].rate[2].rate * (double)strlen(big) / 1e6 : -1);
+	if (part3) {
+		printf("3. variants over tcp (%g s each; round trip from at most %ld sequential calls)\n", half, ncalls);
+		printf("  %-5s %-15s %8s %8s  %9s %9s %9s   %-22s %s\n", "", "", "median", "p99", "1 inflt", "8 inflt",
+		    "64 inflt", "cpu us/req @64 cli+srv", "MB/s @64 (each way)");
+		bench_row(&var_rows[0], LAYER_NODE, 0, SMALL_BODY, 1, 0, ncalls, half, half);
+		bench_row(&var_rows[1], LAYER_BARE, 0, big, 0, 0, ncalls, half, half);
+		bench_row(&var_rows[2], LAYER_NODE, 0, big, 0, 0, ncalls, half, half);
+		bench_row(&var_rows[3], LAYER_NODE, 0, big, 0, 1, ncalls, half, half);
+		for (int i = 0; i < 4; i++) /* rows 1-3 carry 64 KiB each way */
+			print_row(&var_rows[i], 1, i > 0 ? var_rows[i].rate[2].rate * (double)strlen(big) / 1e6 : -1);
+		printf("\n");
+	}
 
 	/* 4: raw nng. */
-	printf("\n4. raw nng, 16-byte messages (%g s each)\n", half);
-	double pp_inproc = bench_pushpull_inproc(half);
-	printf("  push/pull one-way   inproc  %9.0f msgs/s  %6.1f us/msg\n", pp_inproc, 1e6 / pp_inproc);
-	double pp_tcp = bench_pushpull_tcp(half);
-	printf("  push/pull one-way   tcp     %9.0f msgs/s  %6.1f us/msg  (across processes)\n", pp_tcp, 1e6 / pp_tcp);
-	lat_result pi, pt;
-	bench_pingpong_inproc(half, &pi);
-	printf("  req/rep ping-pong   inproc  %9.0f rt/s    median %6.1f  p99 %6.1f\n", pi.rate, pi.median_us, pi.p99_us);
-	bench_pingpong_tcp(half, &pt);
-	printf("  req/rep ping-pong   tcp     %9.0f rt/s    median %6.1f  p99 %6.1f  (plain sockets, across processes)\n",
-	    pt.rate, pt.median_us, pt.p99_us);
+	if (part4) {
+		printf("4. raw nng, 16-byte messages (%g s each)\n", half);
+		for (int buf = 0; buf <= 1; buf++) {
+			const char *how = buf ? "buffers " PP_BUF_TEXT : "default buffers";
+			double r = bench_pushpull_inproc(half, buf);
+			printf("  push/pull one-way   inproc  %9.0f msgs/s  %6.1f us/msg  (%s)\n", r, 1e6 / r, how);
+			r = bench_pushpull_tcp(half, buf);
+			printf("  push/pull one-way   tcp     %9.0f msgs/s  %6.1f us/msg  (%s, across processes)\n", r, 1e6 / r, how);
+		}
+		lat_result pi, pt;
+		bench_pingpong_inproc(half, &pi);
+		printf("  req/rep ping-pong   inproc  %9.0f rt/s    median %6.1f  p99 %6.1f\n", pi.rate, pi.median_us, pi.p99_us);
+		bench_pingpong_tcp(half, &pt);
+		printf("  req/rep ping-pong   tcp     %9.0f rt/s    median %6.1f  p99 %6.1f  (plain sockets, across processes)\n",
+		    pt.rate, pt.median_us, pt.p99_us);
+		printf("\n");
+	}
 
-	printf("\n");
-	for (int i = 0; i < 4; i += 2) {
-		const row *b = &main_rows[i], *n = &main_rows[i + 1];
-		printf("node/bare round trip: %.0f%% added (%s, median %.1f vs %.1f us)\n",
-		    (n->lat.median_us / b->lat.median_us - 1) * 100, b->transport, n->lat.median_us, b->lat.median_us);
+	if (part12) {
+		for (int i = 0; i < 4; i += 2) {
+			const row *b = &main_rows[i], *n = &main_rows[i + 1];
+			printf("node/bare round trip: %.0f%% added (%s, median %.1f vs %.1f us)\n",
+			    (n->lat.median_us / b->lat.median_us - 1) * 100, b->transport, n->lat.median_us, b->lat.median_us);
+		}
+		for (int i = 0; i < 4; i += 2) {
+			const row *b = &main_rows[i], *n = &main_rows[i + 1];
+			printf("node/bare pipelined rate at 64 in flight: %.0f%% (%s, %.0f vs %.0f req/s)\n",
+			    n->rate[2].rate / b->rate[2].rate * 100, b->transport, n->rate[2].rate, b->rate[2].rate);
+		}
 	}
-	for (int i = 0; i < 4; i += 2) {
-		const row *b = &main_rows[i], *n = &main_rows[i + 1];
-		printf("node/bare pipelined rate at 64 in flight: %.0f%% (%s, %.0f vs %.0f req/s)\n",
-		    n->rate[2].rate / b->rate[2].rate * 100, b->transport, n->rate[2].rate, b->rate[2].rate);
-	}
-	printf("hmac/plain node rate at 64 in flight: %.0f%% (tcp)\n", var_rows[0].rate[2].rate / main_rows[1].rate[2].rate * 100);
+	if (part12 && part3)
+		printf("hmac/plain node rate at 64 in flight: %.0f%% (tcp)\n", var_rows[0].rate[2].rate / main_rows[1].rate[2].rate * 100);
 	printf("total %.1f s\n", now_s() - started);
 	free(big);
 	return 0;

@@ -159,7 +159,7 @@ UNIT_TEST(type_errors)
 	    "nodes.a.roles.worker.queues: expected a list of non-empty strings (an array, or \"a,b,c\"), got [\"x\",\"\"]"));
 	UNIT_CHECK(error_is("{\"nodes\":{\"a\":{\"roles\":[]}}}", "nodes.a.roles: expected an object, got []"));
 	UNIT_CHECK(error_is("{\"nodes\":{\"a\":{},\"clusterx\":{}},\"bogus\":1}",
-	    "bogus: unknown key (known keys here: cluster, secret, secret_file, auth_window_ms, tls, limits, defaults, nodes)"));
+	    "bogus: unknown key (known keys here: cluster, secret, secret_file, auth_window_ms, tls, limits, defaults, queues, nodes)"));
 	UNIT_CHECK(error_is("{\"nodes\":{\"a\":{\"roles\":{\"brokr\":{}}}}}",
 	    "nodes.a.roles.brokr: unknown key (known keys here: broker, worker)"));
 	UNIT_CHECK(error_is("{\"nodes\":{\"a\":{},\"a\":{}}}", "nodes.a: duplicate key"));
