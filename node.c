@@ -17,6 +17,13 @@ const node_cmd *const node_cmds[] = {
 	&node_cmd_version,
 	&node_cmd_up,
 	&node_cmd_broker,
+	&node_cmd_worker,
+	&node_cmd_submit,
+	&node_cmd_result,
+	&node_cmd_status,
+	&node_cmd_queues,
+	&node_cmd_workers,
+	&node_cmd_dead,
 	&node_cmd_ping,
 	&node_cmd_config,
 	NULL,
@@ -214,10 +221,10 @@ int main(int argc, char **argv)
 	else if (rc == 0)
 		rc = node_cmd_setup(&ctx, &args);
 	if (rc == 0) {
-		start_signal_thread(&stop);
 		node_log_set_role(cmd->name);
 		if (cmd != &node_cmd_up) /* in `node up` nng threads serve every role */
 			node_log_set_default_role(cmd->name);
+		start_signal_thread(&stop);
 		rc = cmd->main(&ctx, &args);
 	}
 	node_wire_fini(&ctx.wire);

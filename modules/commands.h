@@ -10,5 +10,12 @@ extern const node_cmd node_cmd_config;
 extern const node_cmd node_cmd_ping;
 extern const node_cmd node_cmd_up;
 extern const node_cmd node_cmd_broker;
+extern const node_cmd node_cmd_worker;
+extern const node_cmd node_cmd_submit;
+extern const node_cmd node_cmd_result;
+extern const node_cmd node_cmd_status;
+extern const node_cmd node_cmd_queues;
+extern const node_cmd node_cmd_workers;
+extern const node_cmd node_cmd_dead;
 
 #endif

@@ -10,8 +10,10 @@
 
 typedef struct up_role {
 	const node_cmd *cmd;
-	node_ctx *ctx;
+	node_ctx ctx;       /* the process's, with this role's own stop */
+	node_stop stop;
 	pthread_t thread;
+	node_stop *parent;  /* the process's stop: a failing role stops everything */
 	int started;
 	int status;
 } up_role;
@@ -22,10 +24,10 @@ static void *up_role_thread(void *arg)
 	node_log_set_role(r->cmd->name);
 	node_args none;
 	memset(&none, 0, sizeof none);
-	r->status = r->cmd->main(r->ctx, &none);
+	r->status = r->cmd->main(&r->ctx, &none);
 	if (r->status != 0) {
 		node_error("role %s stopped with status %d; stopping the others", r->cmd->name, r->status);
-		node_stop_request(r->ctx->stop);
+		node_stop_request(r->parent);
 	}
 	return NULL;
 }
@@ -45,7 +47,9 @@ static int up_main(node_ctx *ctx, const node_args *a)
 	for (int i = 0; node_cmds[i] && n < 32; i++) {
 		if (!node_cmds[i]->role || !up_wanted(ctx, node_cmds[i]))
 			continue;
-		roles[n] = (up_role){.cmd = node_cmds[i], .ctx = ctx};
+		roles[n] = (up_role){.cmd = node_cmds[i], .ctx = *ctx, .parent = ctx->stop};
+		node_stop_init(&roles[n].stop);
+		roles[n].ctx.stop = &roles[n].stop;
 		if (pthread_create(&roles[n].thread, NULL, up_role_thread, &roles[n]) == 0)
 			roles[n++].started = 1;
 	}
@@ -53,13 +57,14 @@ static int up_main(node_ctx *ctx, const node_args *a)
 	    node_conf_str(&ctx->conf, "cluster", "local"), ctx->conf.source, n, n == 1 ? "" : "s");
 	if (n == 0)
 		node_warn("none of the roles under nodes.%s.roles in %s is built into this node", ctx->conf.node, ctx->conf.source);
-	for (int i = 0; i < n; i++) {
+	node_stop_wait(ctx->stop, -1);
+	/* Stop in reverse order of the table: workers drain into a broker that is still there. */
+	for (int i = n - 1; i >= 0; i--) {
+		node_stop_request(&roles[i].stop);
 		pthread_join(roles[i].thread, NULL);
 		if (roles[i].status != 0 && status == 0)
 			status = roles[i].status;
 	}
-	if (n == 0)
-		node_stop_wait(ctx->stop, -1);
 	node_info("stopped");
 	return status;
 }

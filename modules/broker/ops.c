@@ -264,14 +264,20 @@ static void op_submit(node_call *c, const cJSON *req, void *arg)
 
 /* ---- workers: register, fetch, report, heartbeat, giveback, bye ---- */
 
-static broker_worker *worker_of(broker *b, const cJSON *req, node_call *c)
+/* The worker a request speaks for. Only register creates one: a broker that
+ * restarted answers not_found so the worker registers again. */
+static broker_worker *worker_of(broker *b, const cJSON *req, node_call *c, int create)
 {
 	const char *name = get_str(req, "worker");
 	if (name == NULL || !name_ok(name)) {
 		node_call_error(c, NODE_ERR_BAD_ARGS, "expected \"worker\": the worker's name (A-Z a-z 0-9 . _ : - / @)");
 		return NULL;
 	}
-	broker_worker *w = broker_store_worker(&b->st, name, 1);
+	broker_worker *w = broker_store_worker(&b->st, name, create);
+	if (w == NULL && !create) {
+		node_call_error(c, NODE_ERR_NOT_FOUND, "worker %s is not registered here (did the broker restart?)", name);
+		return NULL;
+	}
 	if (w == NULL) {
 		node_call_error(c, NODE_ERR_INTERNAL, "out of memory");
 		return NULL;
@@ -304,7 +310,7 @@ static void op_register(node_call *c, const cJSON *req, void *arg)
 {
 	broker *b = arg;
 	pthread_mutex_lock(&b->lock);
-	broker_worker *w = worker_of(b, req, c);
+	broker_worker *w = worker_of(b, req, c, 1);
 	if (w != NULL) {
 		long long conc = 0, pid = 0;
 		get_int(req, "concurrency", 0, 100000, 0, &conc);
@@ -417,7 +423,7 @@ static void op_fetch(node_call *c, const cJSON *req, void *arg)
 {
 	broker *b = arg;
 	pthread_mutex_lock(&b->lock);
-	broker_worker *w = worker_of(b, req, c);
+	broker_worker *w = worker_of(b, req, c, 0);
 	if (w == NULL) {
 		pthread_mutex_unlock(&b->lock);
 		return;
@@ -468,7 +474,13 @@ static int report_one(broker *b, broker_worker *w, const cJSON *res, rep_batch *
 		return 0;
 	}
 	char *text;
-	if (cJSON_IsTrue(ok)) {
+	const char *exact = get_str(res, "value_json");
+	if (cJSON_IsTrue(ok) && exact) {
+		/* The worker's own text keeps numbers exact (big integers, doubles). */
+		cJSON *check = cJSON_ParseWithOpts(exact, NULL, 1); /* whole text, no trailing bytes */
+		text = check ? strdup(exact) : strdup("null");
+		cJSON_Delete(check);
+	} else if (cJSON_IsTrue(ok)) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(res, "value");
 		text = v ? cJSON_PrintUnformatted(v) : strdup("null");
 	} else {
@@ -529,7 +541,7 @@ static void op_report(node_call *c, const cJSON *req, void *arg)
 	node_err err = {0};
 	int rc = 0;
 	pthread_mutex_lock(&b->lock);
-	broker_worker *w = worker_of(b, req, c);
+	broker_worker *w = worker_of(b, req, c, 0);
 	if (w == NULL) {
 		pthread_mutex_unlock(&b->lock);
 		free(rb->ids);
@@ -547,7 +559,7 @@ static void op_heartbeat(node_call *c, const cJSON *req, void *arg)
 {
 	broker *b = arg;
 	pthread_mutex_lock(&b->lock);
-	broker_worker *w = worker_of(b, req, c);
+	broker_worker *w = worker_of(b, req, c, 0);
 	pthread_mutex_unlock(&b->lock);
 	if (w)
 		node_call_reply(c, node_reply_ok());
@@ -592,7 +604,7 @@ static void op_giveback(node_call *c, const cJSON *req, void *arg)
 	}
 	int n = 0;
 	pthread_mutex_lock(&b->lock);
-	broker_worker *w = worker_of(b, req, c);
+	broker_worker *w = worker_of(b, req, c, 0);
 	if (w == NULL) {
 		pthread_mutex_unlock(&b->lock);
 		return;
@@ -619,7 +631,7 @@ static void op_bye(node_call *c, const cJSON *req, void *arg)
 {
 	broker *b = arg;
 	pthread_mutex_lock(&b->lock);
-	broker_worker *w = worker_of(b, req, c);
+	broker_worker *w = worker_of(b, req, c, 0);
 	if (w) {
 		broker_worker_lost(b, w, broker_now_ms());
 		broker_feed(b);
@@ -792,8 +804,8 @@ static void op_status(node_call *c, const cJSON *req, void *arg)
 	cJSON_AddStringToObject(o, "name", t->name);
 	cJSON_AddStringToObject(o, "queue", t->queue->name);
 	cJSON_AddNumberToObject(o, "priority", t->priority);
-	if (t->worker)
-		cJSON_AddStringToObject(o, "worker", t->worker->name);
+	if (t->ran_by)
+		cJSON_AddStringToObject(o, "worker", t->ran_by->name);
 	cJSON_AddNumberToObject(o, "deliveries", t->deliveries);
 	add_time(o, "submitted_ms", t->submitted_ms);
 	add_time(o, "started_ms", t->started_ms);

@@ -242,6 +242,7 @@ void broker_store_lease(broker_store *s, broker_task *t, broker_worker *w, int64
 	broker_store_unlink(s, t);
 	t->state = BROKER_STARTED;
 	t->worker = w;
+	t->ran_by = w;
 	t->started_ms = now_ms;
 	t->deliveries++;
 	lane_push(&w->leased, t);

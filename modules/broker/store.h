@@ -29,6 +29,7 @@ typedef struct broker_task {
 	struct broker_task *hnext;       /* id hash chain */
 	broker_queue *queue;
 	broker_worker *worker;           /* while started */
+	broker_worker *ran_by;           /* the last worker it was handed to (workers are never freed) */
 	broker_watch *watchers;          /* parked gets waiting for this task */
 	char *result;                    /* JSON text of the value, or the error message */
 	int64_t submitted_ms, started_ms, finished_ms;

@@ -31,6 +31,7 @@ typedef struct waiter {
 } waiter;
 
 struct node_journal {
+	uint64_t last_write_us; /* when the writer last started a batch (monotonic) */
 	node_journal_cfg cfg;
 	char *dir;
 	int lock_fd;
@@ -397,15 +398,20 @@ static void finish_waiters(waiter *w, int rc, const node_err *err)
 	}
 }
 
+/* Group commit: an idle journal writes at once; a busy one writes at most
+ * once per batch_ms, and everything that arrived meanwhile shares the sync. */
 static void wait_for_batch(node_journal *j)
 {
 	if (j->cfg.fsync != NODE_FSYNC_BATCH || j->stopping)
 		return;
+	uint64_t due = j->last_write_us + (uint64_t)j->cfg.batch_ms * 1000u, now = now_us();
+	if (j->last_write_us == 0 || now >= due)
+		return;
 	struct timespec until;
 	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += (long)j->cfg.batch_ms * 1000000L;
-	until.tv_sec += until.tv_nsec / 1000000000L;
-	until.tv_nsec %= 1000000000L;
+	uint64_t ns = (uint64_t)until.tv_nsec + (due - now) * 1000u;
+	until.tv_sec += (time_t)(ns / 1000000000u);
+	until.tv_nsec = (long)(ns % 1000000000u);
 	while (!j->stopping && pthread_cond_timedwait(&j->wake, &j->lock, &until) != ETIMEDOUT)
 		;
 }
@@ -449,6 +455,7 @@ static void *writer_main(void *arg)
 		if (j->stopping && j->len == 0 && j->wait_head == NULL)
 			break;
 		wait_for_batch(j);
+		j->last_write_us = now_us();
 		/* Swap buffers: appenders continue while this batch is written. */
 		unsigned char *b = j->buf;
 		size_t n = j->len, cap = j->cap;

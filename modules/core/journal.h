@@ -17,7 +17,7 @@ enum node_fsync { NODE_FSYNC_ALWAYS, NODE_FSYNC_BATCH, NODE_FSYNC_OFF };
 typedef struct node_journal_cfg {
 	const char *dir;        /* created if missing; locked while open */
 	int fsync;              /* NODE_FSYNC_* */
-	int batch_ms;           /* group commit interval for NODE_FSYNC_BATCH */
+	int batch_ms;           /* NODE_FSYNC_BATCH: at most one sync per batch_ms */
 	size_t segment_bytes;   /* a new segment starts once this many are written */
 } node_journal_cfg;
 

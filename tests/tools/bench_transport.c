@@ -6,9 +6,16 @@
  *                              parts 1 and 2 share their runs
  *   bench_transport serve ...  internal: the server side, spawned by the above
  *
- * Environment: BENCH_SECONDS (default 2) is the length of each pipelined run
- * of part 2; parts 3 and 4 run for half of it. BENCH_CALLS (default 20000) is
- * the number of sequential calls timed in part 1.
+ * Environment: BENCH_SECONDS (default 2) is how long each row of part 2 runs
+ * at each in-flight level; parts 3 and 4 run for half of it. BENCH_CALLS
+ * (default 20000) is the number of sequential calls timed per row.
+ *
+ * Rows that are compared (bare and node over one transport; the variants of
+ * part 3) run side by side, each with its own server child, taking turns in
+ * half-second slices, so that other load on the machine hits them alike.
+ * "cpu us/req" is the CPU time (user + system) of the client process and of
+ * the server child divided by the requests completed: on a machine with few
+ * cores the pipelined rate is bound by it, so it is the steadier number.
  *
  * The servers run in child processes started with posix_spawn of
  * /proc/self/exe (nng is not fork-safe). A child listens, prints its bound
@@ -302,9 +309,12 @@ static int serve_main(int argc, char **argv)
 	printf("%s\n", bound);
 	fflush(stdout);
 
-	char c;
-	while (read(0, &c, 1) > 0 || errno == EINTR)
-		;
+	for (;;) {
+		char c;
+		ssize_t k = read(0, &c, 1);
+		if (k == 0 || (k < 0 && errno != EINTR))
+			break;
+	}
 	/* The parent is done with us; it also kills us, so this is best effort. */
 	if (srv)
 		node_server_stop(srv);
@@ -554,39 +564,57 @@ typedef struct lat_result {
 	long calls, errors;
 } lat_result;
 
-/* Sequential calls: ncalls of them, or as many as fit in max_s seconds. */
-static void run_latency(target *t, long ncalls, double max_s, lat_result *res)
+/* Sequential round trips gathered over several slices. */
+typedef struct lat_acc {
+	uint64_t *ns;
+	long n, cap, errors;
+	double elapsed;
+} lat_acc;
+
+static void warm_up(target *t)
 {
 	for (int i = 0; i < 300; i++)
 		if (target_call(t, i == 0) != 0)
 			die("warm-up call failed", first_error);
-	uint64_t *ns = malloc((size_t)ncalls * sizeof *ns);
-	if (ns == NULL)
-		die("out of memory", NULL);
-	long n = 0, errors = 0;
+}
+
+/* One slice: up to count more calls, or as many as fit in max_s seconds. */
+static void lat_slice(target *t, lat_acc *acc, long count, double max_s)
+{
+	if (acc->n + count > acc->cap) {
+		acc->cap = acc->n + count;
+		acc->ns = realloc(acc->ns, (size_t)acc->cap * sizeof *acc->ns);
+		if (acc->ns == NULL)
+			die("out of memory", NULL);
+	}
+	long stop = acc->n + count;
 	double t0 = now_s(), end = t0 + max_s;
-	while (n < ncalls) {
+	while (acc->n < stop && acc->errors <= 100) {
 		uint64_t a = now_ns();
 		int rc = target_call(t, 0);
 		uint64_t b = now_ns();
 		if (rc != 0) {
-			errors++;
-			if (errors > 100)
-				break;
+			acc->errors++;
 			continue;
 		}
-		ns[n++] = b - a;
-		if ((n & 63) == 0 && now_s() > end)
+		acc->ns[acc->n++] = b - a;
+		if ((acc->n & 15) == 0 && now_s() > end)
 			break;
 	}
-	double el = now_s() - t0;
-	qsort(ns, (size_t)n, sizeof *ns, cmp_u64);
+	acc->elapsed += now_s() - t0;
+}
+
+static void lat_finish(lat_acc *acc, lat_result *res)
+{
+	long n = acc->n;
+	qsort(acc->ns, (size_t)n, sizeof *acc->ns, cmp_u64);
 	res->calls = n;
-	res->errors = errors;
-	res->median_us = n ? ns[n / 2] / 1e3 : NAN;
-	res->p99_us = n ? ns[(size_t)((double)n * 0.99)] / 1e3 : NAN;
-	res->rate = n / el;
-	free(ns);
+	res->errors = acc->errors;
+	res->median_us = n ? acc->ns[n / 2] / 1e3 : NAN;
+	res->p99_us = n ? acc->ns[(size_t)((double)n * 0.99)] / 1e3 : NAN;
+	res->rate = acc->elapsed > 0 ? n / acc->elapsed : NAN;
+	free(acc->ns);
+	memset(acc, 0, sizeof *acc);
 }
 
 /* ---- many requests in flight ---- */
@@ -671,9 +699,13 @@ typedef struct rate_result {
 	double rate;
 	double cli_cpu_us, srv_cpu_us; /* CPU per request, client and server process */
 	unsigned long long errors;
+	/* totals over the slices */
+	double n, elapsed, cli_cpu_s, srv_cpu_s;
 } rate_result;
 
-static void run_rate(target *t, const child *srv, int inflight, double secs, rate_result *res)
+/* One slice of secs seconds (after warm seconds) with inflight requests
+ * always outstanding; adds to res. */
+static void rate_slice(target *t, const child *srv, int inflight, double secs, double warm, rate_result *res)
 {
 	flight f;
 	memset(&f, 0, sizeof f);
@@ -695,7 +727,7 @@ static void run_rate(target *t, const child *srv, int inflight, double secs, rat
 		if (rc != 0)
 			atomic_fetch_sub(&f.active, 1);
 	}
-	sleep_s(secs > 1 ? 0.2 : secs / 5); /* warm-up */
+	sleep_s(warm);
 	unsigned long long d0 = atomic_load(&f.done);
 	double c0 = self_cpu_s(), s0 = srv ? child_cpu_s(srv) : NAN, t0 = now_s();
 	sleep_s(secs);
@@ -714,11 +746,14 @@ static void run_rate(target *t, const child *srv, int inflight, double secs, rat
 		}
 		free(slots);
 	}
-	double n = (double)(d1 - d0);
-	res->rate = n / (t1 - t0);
-	res->cli_cpu_us = n > 0 ? (c1 - c0) * 1e6 / n : NAN;
-	res->srv_cpu_us = n > 0 ? (s1 - s0) * 1e6 / n : NAN;
-	res->errors = atomic_load(&f.errors);
+	res->n += (double)(d1 - d0);
+	res->elapsed += t1 - t0;
+	res->cli_cpu_s += c1 - c0;
+	res->srv_cpu_s += s1 - s0;
+	res->errors += atomic_load(&f.errors);
+	res->rate = res->n / res->elapsed;
+	res->cli_cpu_us = res->n > 0 ? res->cli_cpu_s * 1e6 / res->n : NAN;
+	res->srv_cpu_us = res->n > 0 ? res->srv_cpu_s * 1e6 / res->n : NAN;
 }
 
 /* ------------------------------------------------------------------ */
@@ -893,28 +928,61 @@ static const int INFLIGHT[3] = { 1, 8, 64 };
 
 typedef struct row {
 	const char *transport, *layer;
+	int node, ipc, hmac, nocomp;
+	const char *body;
 	lat_result lat;
 	rate_result rate[3];
 } row;
 
-/* Serve kind on a fresh child, run the sequential and pipelined runs. */
-static void bench_row(row *r, int layer, int ipc, const char *body, int hmac, int nocomp, long ncalls, double lat_max_s,
-    double rate_s)
+#define SLICE_S 0.5 /* compared rows take turns in slices this long */
+
+/* Measure rows side by side: every row gets its own server child and
+ * client, and the rows take turns in short slices so that a change in the
+ * machine's background load hits all of them alike. */
+static void bench_rows(row *rows, int nrows, long ncalls, double lat_max_s, double rate_s)
 {
-	child ch;
-	child_start(&ch, layer == LAYER_BARE ? "bare" : "node", ipc, hmac ? "hmac" : NULL, nocomp ? "nocomp" : NULL);
-	target t;
-	target_open(&t, layer, ch.url, body, hmac, nocomp);
-	run_latency(&t, ncalls, lat_max_s, &r->lat);
-	for (int i = 0; i < 3; i++)
-		run_rate(&t, &ch, INFLIGHT[i], rate_s, &r->rate[i]);
-	target_close(&t);
-	child_stop(&ch);
-	unsigned long long errs = (unsigned long long)r->lat.errors;
-	for (int i = 0; i < 3; i++)
-		errs += r->rate[i].errors;
-	if (errs > 0)
-		fprintf(stderr, "bench_transport: %s %s: %llu failed calls (first: %s)\n", r->transport, r->layer, errs, first_error);
+	child ch[8];
+	target t[8];
+	lat_acc acc[8];
+	memset(acc, 0, sizeof acc);
+	for (int i = 0; i < nrows; i++) {
+		row *r = &rows[i];
+		child_start(&ch[i], r->node ? "node" : "bare", r->ipc, r->hmac ? "hmac" : NULL, r->nocomp ? "nocomp" : NULL);
+		target_open(&t[i], r->node ? LAYER_NODE : LAYER_BARE, ch[i].url, r->body, r->hmac, r->nocomp);
+		warm_up(&t[i]);
+	}
+	/* Sequential round trips: slices of at most 1000 calls or 0.1 s. */
+	for (int more = 1; more;) {
+		more = 0;
+		for (int i = 0; i < nrows; i++) {
+			if (acc[i].n >= ncalls || acc[i].elapsed >= lat_max_s || acc[i].errors > 100)
+				continue;
+			long left = ncalls - acc[i].n;
+			lat_slice(&t[i], &acc[i], left < 1000 ? left : 1000, 0.1);
+			more = 1;
+		}
+	}
+	for (int i = 0; i < nrows; i++)
+		lat_finish(&acc[i], &rows[i].lat);
+	/* Pipelined: each in-flight level in slices, rows in turn. */
+	int slices = (int)(rate_s / SLICE_S + 0.5);
+	if (slices < 1)
+		slices = 1;
+	for (int k = 0; k < 3; k++)
+		for (int sl = 0; sl < slices; sl++)
+			for (int i = 0; i < nrows; i++)
+				rate_slice(&t[i], &ch[i], INFLIGHT[k], rate_s / slices, sl == 0 ? 0.1 : 0.02, &rows[i].rate[k]);
+	for (int i = 0; i < nrows; i++) {
+		target_close(&t[i]);
+		child_stop(&ch[i]);
+		row *r = &rows[i];
+		unsigned long long errs = (unsigned long long)r->lat.errors;
+		for (int k = 0; k < 3; k++)
+			errs += r->rate[k].errors;
+		if (errs > 0)
+			fprintf(stderr, "bench_transport: %s %s: %llu failed calls (first: %s)\n", r->transport, r->layer, errs,
+			    first_error);
+	}
 }
 
 static void print_row(const row *r, int show_cpu, double mbps)
@@ -989,40 +1057,38 @@ int main(int argc, char **argv)
 
 	/* 1 and 2: bare and node over tcp and ipc. */
 	row main_rows[4] = {
-		{ .transport = "tcp", .layer = "bare nng" },
-		{ .transport = "tcp", .layer = "node" },
-		{ .transport = "ipc", .layer = "bare nng" },
-		{ .transport = "ipc", .layer = "node" },
+		{ .transport = "tcp", .layer = "bare nng", .body = SMALL_BODY },
+		{ .transport = "tcp", .layer = "node", .node = 1, .body = SMALL_BODY },
+		{ .transport = "ipc", .layer = "bare nng", .ipc = 1, .body = SMALL_BODY },
+		{ .transport = "ipc", .layer = "node", .node = 1, .ipc = 1, .body = SMALL_BODY },
 	};
 	if (part12) {
 		printf("1-2. small body: sequential round trip (%ld calls) and pipelined requests/s (%g s each)\n", ncalls, secs);
 		printf("  %-5s %-15s %8s %8s  %9s %9s %9s   %s\n", "", "", "median", "p99", "1 inflt", "8 inflt", "64 inflt",
 		    "cpu us/req @64 cli+srv");
-		for (int i = 0; i < 4; i++) {
-			row *r = &main_rows[i];
-			bench_row(r, i % 2 ? LAYER_NODE : LAYER_BARE, i >= 2, SMALL_BODY, 0, 0, ncalls, 3 * secs, secs);
-			print_row(r, 1, -1);
+		for (int i = 0; i < 4; i += 2) { /* bare and node over one transport take turns */
+			bench_rows(&main_rows[i], 2, ncalls, 3 * secs, secs);
+			print_row(&main_rows[i], 1, -1);
+			print_row(&main_rows[i + 1], 1, -1);
 		}
 		printf("\n");
 	}
 
 	/* 3: node variants over tcp. */
-	row var_rows[4] = {
-		{ .transport = "tcp", .layer = "node hmac" },
-		{ .transport = "tcp", .layer = "bare 64K" },
-		{ .transport = "tcp", .layer = "node 64K lz4" },
-		{ .transport = "tcp", .layer = "node 64K raw" },
+	row var_rows[5] = {
+		{ .transport = "tcp", .layer = "node", .node = 1, .body = SMALL_BODY },
+		{ .transport = "tcp", .layer = "node hmac", .node = 1, .hmac = 1, .body = SMALL_BODY },
+		{ .transport = "tcp", .layer = "bare 64K", .body = big },
+		{ .transport = "tcp", .layer = "node 64K lz4", .node = 1, .body = big },
+		{ .transport = "tcp", .layer = "node 64K raw", .node = 1, .nocomp = 1, .body = big },
 	};
 	if (part3) {
-		printf("3. variants over tcp (%g s each; round trip from at most %ld sequential calls)\n", half, ncalls);
+		printf("3. variants over tcp (%g s each; round trip from at most %ld sequential calls or %g s)\n", half, ncalls, half / 2);
 		printf("  %-5s %-15s %8s %8s  %9s %9s %9s   %-22s %s\n", "", "", "median", "p99", "1 inflt", "8 inflt",
 		    "64 inflt", "cpu us/req @64 cli+srv", "MB/s @64 (each way)");
-		bench_row(&var_rows[0], LAYER_NODE, 0, SMALL_BODY, 1, 0, ncalls, half, half);
-		bench_row(&var_rows[1], LAYER_BARE, 0, big, 0, 0, ncalls, half, half);
-		bench_row(&var_rows[2], LAYER_NODE, 0, big, 0, 0, ncalls, half, half);
-		bench_row(&var_rows[3], LAYER_NODE, 0, big, 0, 1, ncalls, half, half);
-		for (int i = 0; i < 4; i++) /* rows 1-3 carry 64 KiB each way */
-			print_row(&var_rows[i], 1, i > 0 ? var_rows[i].rate[2].rate * (double)strlen(big) / 1e6 : -1);
+		bench_rows(var_rows, 5, ncalls, half / 2, half);
+		for (int i = 0; i < 5; i++) /* rows 2-4 carry 64 KiB each way */
+			print_row(&var_rows[i], 1, i >= 2 ? var_rows[i].rate[2].rate * (double)strlen(big) / 1e6 : -1);
 		printf("\n");
 	}
 
@@ -1057,8 +1123,11 @@ int main(int argc, char **argv)
 			    n->rate[2].rate / b->rate[2].rate * 100, b->transport, n->rate[2].rate, b->rate[2].rate);
 		}
 	}
-	if (part12 && part3)
-		printf("hmac/plain node rate at 64 in flight: %.0f%% (tcp)\n", var_rows[0].rate[2].rate / main_rows[1].rate[2].rate * 100);
+	if (part3) {
+		printf("node hmac/plain rate at 64 in flight: %.0f%% (tcp)\n", var_rows[1].rate[2].rate / var_rows[0].rate[2].rate * 100);
+		printf("node/bare 64 KiB round trip: %.1fx (lz4), %.1fx (uncompressed)\n", var_rows[3].lat.median_us / var_rows[2].lat.median_us,
+		    var_rows[4].lat.median_us / var_rows[2].lat.median_us);
+	}
 	printf("total %.1f s\n", now_s() - started);
 	free(big);
 	return 0;

@@ -46,10 +46,18 @@ static cJSON *batch_req(const char *prefix, long from, long to)
 	return req;
 }
 
+/* LOADGEN_BATCH and LOADGEN_PAUSE_MS slow the submitter down so a test can
+ * kill the broker many times while it runs. */
 static int do_submit(node_client *c, long n, const char *prefix, const char *ackfile)
 {
-	for (long from = 0; from < n; from += BATCH) {
-		long to = from + BATCH < n ? from + BATCH : n;
+	long batch = getenv("LOADGEN_BATCH") ? atol(getenv("LOADGEN_BATCH")) : BATCH;
+	long pause_ms = getenv("LOADGEN_PAUSE_MS") ? atol(getenv("LOADGEN_PAUSE_MS")) : 0;
+	if (batch < 1 || batch > 10000)
+		batch = BATCH;
+	for (long from = 0; from < n; from += batch) {
+		long to = from + batch < n ? from + batch : n;
+		if (pause_ms > 0)
+			usleep((useconds_t)pause_ms * 1000);
 		cJSON *req = batch_req(prefix, from, to);
 		for (int attempt = 0;; attempt++) {
 			cJSON *reply = NULL;

@@ -1,0 +1,140 @@
+/* node result ID: a task's result. Without --wait a check that never
+ * blocks; with --wait a parked `get` on the broker, woken when the result
+ * arrives, bounded by --timeout seconds. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "commands.h"
+#include "taskcli.h"
+
+#define RESULT_WAIT_CAP_MS 3600000 /* the broker parks a get at most this long */
+
+static const node_opt result_opts[] = {
+	{"wait", 'w', NULL, "wait until the task finishes (with --timeout S: at most S seconds)"},
+	TASKCLI_OPTS,
+	{NULL, 0, NULL, NULL},
+};
+
+static long long result_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One get; *entry is the result of the id (owned by *reply). */
+static int result_get(taskcli *t, const char *id, long long wait_ms, cJSON **reply, const cJSON **entry)
+{
+	cJSON *req = taskcli_req("get");
+	cJSON *ids = cJSON_AddArrayToObject(req, "ids");
+	cJSON_AddItemToArray(ids, cJSON_CreateString(id));
+	cJSON_AddNumberToObject(req, "wait_ms", (double)wait_ms);
+	node_err err = {0};
+	int rc = taskcli_call_parked(t, req, (int)wait_ms + t->call_ms, reply, &err);
+	cJSON_Delete(req);
+	if (rc != 0) {
+		cJSON_Delete(*reply);
+		*reply = NULL;
+		if (node_stop_requested(t->ctx->stop)) {
+			fprintf(stderr, "%s: interrupted while waiting\n", id);
+			return NODE_EXIT_FAIL;
+		}
+		return taskcli_fail(t, &err);
+	}
+	const cJSON *results = cJSON_GetObjectItemCaseSensitive(*reply, "results");
+	*entry = cJSON_GetArrayItem(results, 0);
+	if (!cJSON_IsObject(*entry) || taskcli_str(*entry, "state") == NULL) {
+		node_err_set(&err, NODE_EINVAL, NODE_ERR_BAD_REQUEST, "the broker's get reply has no result for %s", id);
+		cJSON_Delete(*reply);
+		*reply = NULL;
+		return taskcli_fail(t, &err);
+	}
+	return 0;
+}
+
+static int result_main(node_ctx *ctx, const node_args *a)
+{
+	taskcli t;
+	const char *id = a->pos[0];
+	int wait = node_args_has(a, "wait");
+	long long wait_s = -1;
+	if (wait && node_args_get(a, "timeout")) /* the global --timeout, in seconds for --wait */
+		wait_s = strtoll(node_args_get(a, "timeout"), NULL, 10);
+	int rc = taskcli_open(&t, ctx, a);
+	if (rc != 0)
+		return rc;
+	if (wait) /* --timeout was the wait; calls use the configured limit */
+		t.call_ms = (int)node_conf_int(&ctx->conf, "defaults.timeout_ms", 5000);
+	long long deadline = wait_s >= 0 ? result_now_ms() + wait_s * 1000 : 0;
+	cJSON *reply = NULL;
+	const cJSON *e = NULL;
+	const char *state = NULL;
+	for (;;) {
+		long long wait_ms = 0;
+		if (wait) {
+			wait_ms = RESULT_WAIT_CAP_MS;
+			if (deadline) {
+				wait_ms = deadline - result_now_ms();
+				if (wait_ms < 0)
+					wait_ms = 0;
+				if (wait_ms > RESULT_WAIT_CAP_MS)
+					wait_ms = RESULT_WAIT_CAP_MS;
+			}
+		}
+		cJSON_Delete(reply);
+		reply = NULL;
+		if ((rc = result_get(&t, id, wait_ms, &reply, &e)) != 0) {
+			taskcli_close(&t);
+			return rc;
+		}
+		state = taskcli_str(e, "state");
+		if (taskcli_state_finished(state) || !wait || (deadline && result_now_ms() >= deadline) ||
+		    node_stop_requested(ctx->stop))
+			break;
+	}
+	int finished = taskcli_state_finished(state);
+	int ok = finished && strcmp(state, "succeeded") == 0;
+	if (t.json) {
+		taskcli_print_json(stdout, e);
+	} else if (ok) {
+		taskcli_put_value(stdout, cJSON_GetObjectItemCaseSensitive(e, "value"));
+		fputc('\n', stdout);
+	} else if (finished) {
+		const char *msg = taskcli_str(e, "error");
+		fprintf(stderr, "%s: %s%s%s: %s\n", id, taskcli_color_on(t.ecolor, state), state, taskcli_color_off(t.ecolor),
+		    msg ? msg : "(no error message)");
+	} else if (wait && deadline) {
+		fprintf(stderr, "%s: not ready after %lld s\n", id, wait_s);
+	} else if (wait) {
+		fprintf(stderr, "%s: not ready (state %s); interrupted\n", id, state);
+	} else {
+		fprintf(stderr, "%s: not ready (state %s%s%s)\n", id, taskcli_color_on(t.ecolor, state), state, taskcli_color_off(t.ecolor));
+	}
+	cJSON_Delete(reply);
+	taskcli_close(&t);
+	if (ok)
+		return 0;
+	if (finished || !wait || !deadline)
+		return NODE_EXIT_FAIL;
+	return NODE_EXIT_TIMEOUT;
+}
+
+const node_cmd node_cmd_result = {
+	.name = "result",
+	.summary = "print a task's result, now or when it finishes (--wait)",
+	.synopsis = "[--wait [--timeout S]] [--json] [--broker URL] ID",
+	.description =
+	    "Prints the task's value (a string as is, other values as JSON). A failed task\n"
+	    "prints `ID: failed: MESSAGE` on stderr and exits 1. Without --wait this never\n"
+	    "blocks: a task not finished yet prints `ID: not ready (state STATE)` on stderr\n"
+	    "and exits 1 (an id the broker does not know is state pending). --wait waits\n"
+	    "for the result, parked on the broker; with --timeout S at most S seconds, then\n"
+	    "`ID: not ready after S s` and exit status 5. --json prints the broker's entry\n"
+	    "{\"id\", \"state\", \"value\" or \"error\"}.",
+	.opts = result_opts,
+	.main = result_main,
+	.min_pos = 1,
+	.max_pos = 1,
+};

@@ -1,0 +1,427 @@
+/* Shared plumbing of the task-queue client commands; see taskcli.h. */
+#include "taskcli.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int taskcli_want_color(int fd)
+{
+	const char *nc = getenv("NO_COLOR");
+	const char *term = getenv("TERM");
+	if (nc && *nc)
+		return 0;
+	if (term && strcmp(term, "dumb") == 0)
+		return 0;
+	return isatty(fd);
+}
+
+int taskcli_open(taskcli *t, node_ctx *ctx, const node_args *a)
+{
+	memset(t, 0, sizeof *t);
+	t->ctx = ctx;
+	t->json = node_args_has(a, "json");
+	t->color = taskcli_want_color(1);
+	t->ecolor = taskcli_want_color(2);
+	t->call_ms = ctx->timeout_ms > 0 ? ctx->timeout_ms : 5000;
+	node_err err = {0};
+	const char *url = node_args_get(a, "broker");
+	if (url == NULL || *url == '\0') {
+		if (node_conf_role_url(&ctx->conf, "broker", "listen", &url, &err) != 0) {
+			fprintf(stderr, "node %s: %s, or give --broker URL\n", ctx->cmd->name, err.msg);
+			return NODE_EXIT_CONFIG;
+		}
+	}
+	t->url = url;
+	if (node_client_open(&t->cl, url, "broker", &ctx->wire, &err) != 0) {
+		t->cl = NULL;
+		if (err.rc == NODE_EINVAL) { /* a URL nng does not understand */
+			fprintf(stderr, "node %s: %s\n", ctx->cmd->name, err.msg);
+			return NODE_EXIT_USAGE;
+		}
+		return taskcli_fail(t, &err);
+	}
+	return 0;
+}
+
+void taskcli_close(taskcli *t)
+{
+	if (t->cl)
+		node_client_close(t->cl);
+	t->cl = NULL;
+	fflush(stdout);
+}
+
+int taskcli_exit_for(const node_err *err)
+{
+	if (err->rc == NODE_ETIMEDOUT || err->rc == NODE_ECLOSED)
+		return NODE_EXIT_TIMEOUT;
+	if (err->rc == NODE_EREMOTE && strcmp(err->code, NODE_ERR_TIMEOUT) == 0)
+		return NODE_EXIT_TIMEOUT;
+	return NODE_EXIT_FAIL;
+}
+
+int taskcli_fail(const taskcli *t, const node_err *err)
+{
+	fflush(stdout);
+	const char *name = t && t->ctx && t->ctx->cmd ? t->ctx->cmd->name : "";
+	fprintf(stderr, "node %s: %s\n", name, err->msg);
+	return taskcli_exit_for(err);
+}
+
+int taskcli_usage(const taskcli *t, const char *fmt, ...)
+{
+	fflush(stdout);
+	const char *name = t && t->ctx && t->ctx->cmd ? t->ctx->cmd->name : "";
+	fprintf(stderr, "node %s: ", name);
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(see node %s --help)\n", name);
+	return NODE_EXIT_USAGE;
+}
+
+cJSON *taskcli_req(const char *op)
+{
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "op", op);
+	return r;
+}
+
+int taskcli_call(taskcli *t, const cJSON *req, cJSON **reply)
+{
+	node_err err = {0};
+	*reply = NULL;
+	int rc = node_client_call(t->cl, req, t->call_ms, reply, &err);
+	if (rc == 0)
+		return 0;
+	cJSON_Delete(*reply);
+	*reply = NULL;
+	return taskcli_fail(t, &err);
+}
+
+typedef struct taskcli_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done, rc;
+	cJSON *reply;
+	node_err err;
+} taskcli_wait;
+
+static void taskcli_wait_cb(int rc, cJSON *reply, const node_err *err, void *arg)
+{
+	taskcli_wait *w = arg;
+	pthread_mutex_lock(&w->lock);
+	w->rc = rc;
+	w->reply = reply;
+	if (err)
+		w->err = *err;
+	w->done = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int taskcli_call_parked(taskcli *t, const cJSON *req, int timeout_ms, cJSON **reply, node_err *err)
+{
+	*reply = NULL;
+	if (t->cl == NULL)
+		return node_err_set(err, NODE_ECLOSED, NODE_ERR_SHUTDOWN, "interrupted");
+	taskcli_wait w;
+	memset(&w, 0, sizeof w);
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	int rc = node_client_call_async(t->cl, req, timeout_ms, taskcli_wait_cb, &w, err);
+	if (rc != 0) {
+		pthread_cond_destroy(&w.cond);
+		pthread_mutex_destroy(&w.lock);
+		return rc;
+	}
+	int stopped = 0;
+	pthread_mutex_lock(&w.lock);
+	while (!w.done) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&w.cond, &w.lock, &until);
+		if (!w.done && node_stop_requested(t->ctx->stop)) {
+			stopped = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w.lock);
+	if (stopped) {
+		/* Closing fails the call and waits for its callback: w is then free to go. */
+		node_client_close(t->cl);
+		t->cl = NULL;
+		cJSON_Delete(w.reply);
+		pthread_cond_destroy(&w.cond);
+		pthread_mutex_destroy(&w.lock);
+		return node_err_set(err, NODE_ECLOSED, NODE_ERR_SHUTDOWN, "interrupted");
+	}
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	*reply = w.reply;
+	if (w.rc != 0)
+		*err = w.err;
+	return w.rc;
+}
+
+const char *taskcli_str(const cJSON *o, const char *key)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+double taskcli_num(const cJSON *o, const char *key, double fallback)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : fallback;
+}
+
+int taskcli_has_num(const cJSON *o, const char *key)
+{
+	return cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+void taskcli_print_json(FILE *f, const cJSON *v)
+{
+	char *s = cJSON_PrintUnformatted(v);
+	if (s) {
+		fputs(s, f);
+		cJSON_free(s);
+	} else {
+		fputs("null", f);
+	}
+	fputc('\n', f);
+}
+
+void taskcli_put_jstr(FILE *f, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (*p < 0x20) {
+				fputs("\\u00", f);
+				fputc(hex[*p >> 4], f);
+				fputc(hex[*p & 15], f);
+			} else {
+				fputc(*p, f);
+			}
+		}
+	}
+	fputc('"', f);
+}
+
+void taskcli_put_value(FILE *f, const cJSON *v)
+{
+	if (v == NULL) {
+		fputs("null", f);
+		return;
+	}
+	if (cJSON_IsString(v)) {
+		fputs(v->valuestring, f);
+		return;
+	}
+	char buf[256];
+	if (cJSON_IsNumber(v) || cJSON_IsBool(v) || cJSON_IsNull(v)) {
+		if (cJSON_PrintPreallocated((cJSON *)v, buf, (int)sizeof buf, 0)) {
+			fputs(buf, f);
+			return;
+		}
+	}
+	char *s = cJSON_PrintUnformatted(v);
+	fputs(s ? s : "null", f);
+	cJSON_free(s);
+}
+
+int taskcli_state_finished(const char *state)
+{
+	return state && (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 || strcmp(state, "dead") == 0);
+}
+
+const char *taskcli_color_on(int color, const char *state)
+{
+	if (!color || state == NULL)
+		return "";
+	if (strcmp(state, "succeeded") == 0 || strcmp(state, "yes") == 0)
+		return "\033[32m";
+	if (strcmp(state, "failed") == 0 || strcmp(state, "dead") == 0 || strcmp(state, "no") == 0)
+		return "\033[31m";
+	if (strcmp(state, "started") == 0)
+		return "\033[36m";
+	if (strcmp(state, "queued") == 0 || strcmp(state, "pending") == 0)
+		return "\033[33m";
+	if (strcmp(state, "bold") == 0)
+		return "\033[1m";
+	return "";
+}
+
+const char *taskcli_color_off(int color)
+{
+	return color ? "\033[0m" : "";
+}
+
+int64_t taskcli_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void taskcli_iso_ms(int64_t ms, char *out, size_t n)
+{
+	time_t s = (time_t)(ms / 1000);
+	int frac = (int)(ms % 1000);
+	if (frac < 0) {
+		frac += 1000;
+		s--;
+	}
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	char day[64];
+	strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, n, "%s.%03dZ", day, frac);
+}
+
+void taskcli_duration(double ms, char *out, size_t n)
+{
+	if (ms < 0)
+		ms = 0;
+	if (ms == 0)
+		snprintf(out, n, "0 ms");
+	else if (ms < 1)
+		snprintf(out, n, "%.0f us", ms * 1000);
+	else if (ms < 100)
+		snprintf(out, n, "%.3g ms", ms);
+	else if (ms < 1000)
+		snprintf(out, n, "%.0f ms", ms);
+	else if (ms < 60000)
+		snprintf(out, n, "%.3g s", ms / 1000);
+	else if (ms < 3600000) {
+		long long s = (long long)(ms / 1000);
+		snprintf(out, n, "%lld min %lld s", s / 60, s % 60);
+	} else if (ms < 86400000.0) {
+		long long m = (long long)(ms / 60000);
+		snprintf(out, n, "%lld h %lld min", m / 60, m % 60);
+	} else {
+		long long h = (long long)(ms / 3600000);
+		snprintf(out, n, "%lld d %lld h", h / 24, h % 24);
+	}
+}
+
+cJSON *taskcli_parse_arg(const char *s)
+{
+	const char *end = NULL;
+	cJSON *v = cJSON_ParseWithOpts(s, &end, 1);
+	if (v != NULL)
+		return v;
+	return cJSON_CreateString(s);
+}
+
+/* ---- tables ---- */
+
+void taskcli_table_init(taskcli_table *tb, int ncols, const char *align, const char *const *heads)
+{
+	memset(tb, 0, sizeof *tb);
+	tb->ncols = ncols;
+	tb->align = align;
+	taskcli_table_row(tb, heads);
+}
+
+static char *taskcli_strdup(const char *s)
+{
+	size_t n = strlen(s);
+	char *d = malloc(n + 1);
+	if (d)
+		memcpy(d, s, n + 1);
+	return d;
+}
+
+void taskcli_table_row(taskcli_table *tb, const char *const *cells)
+{
+	if (tb->rows == tb->cap) {
+		int cap = tb->cap ? tb->cap * 2 : 16;
+		char **c = realloc(tb->cells, (size_t)cap * (size_t)tb->ncols * sizeof *c);
+		if (c == NULL)
+			return;
+		tb->cells = c;
+		tb->cap = cap;
+	}
+	for (int i = 0; i < tb->ncols; i++) {
+		const char *s = cells[i] ? cells[i] : "-";
+		/* One line per row: newlines and tabs in a cell become spaces. */
+		char *d = taskcli_strdup(s);
+		for (char *p = d; p && *p; p++)
+			if (*p == '\n' || *p == '\r' || *p == '\t')
+				*p = ' ';
+		tb->cells[tb->rows * tb->ncols + i] = d;
+	}
+	tb->rows++;
+}
+
+/* Display width: count UTF-8 lead bytes, not bytes. */
+static int taskcli_width(const char *s)
+{
+	int w = 0;
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++)
+		if ((*p & 0xC0) != 0x80)
+			w++;
+	return w;
+}
+
+void taskcli_table_print(const taskcli_table *tb, FILE *f)
+{
+	int *w = calloc((size_t)tb->ncols, sizeof *w);
+	if (w == NULL)
+		return;
+	for (int r = 0; r < tb->rows; r++)
+		for (int c = 0; c < tb->ncols; c++) {
+			int x = taskcli_width(tb->cells[r * tb->ncols + c]);
+			if (x > w[c])
+				w[c] = x;
+		}
+	int color = (f == stdout) ? taskcli_want_color(1) : 0;
+	for (int r = 0; r < tb->rows; r++) {
+		if (r == 0)
+			fputs(taskcli_color_on(color, "bold"), f);
+		for (int c = 0; c < tb->ncols; c++) {
+			const char *s = tb->cells[r * tb->ncols + c];
+			int pad = w[c] - taskcli_width(s);
+			int last = c == tb->ncols - 1;
+			int right = tb->align && tb->align[c] == 'r';
+			if (c > 0)
+				fputs("  ", f);
+			if (right)
+				fprintf(f, "%*s", pad, "");
+			fputs(s, f);
+			if (!right && !last)
+				fprintf(f, "%*s", pad, "");
+		}
+		if (r == 0)
+			fputs(taskcli_color_off(color), f);
+		fputc('\n', f);
+	}
+	free(w);
+}
+
+void taskcli_table_free(taskcli_table *tb)
+{
+	for (int i = 0; i < tb->rows * tb->ncols; i++)
+		free(tb->cells[i]);
+	free(tb->cells);
+	memset(tb, 0, sizeof *tb);
+}
