@@ -99,7 +99,7 @@ static int result_main(node_ctx *ctx, const node_args *a)
 	if (t.json) {
 		taskcli_print_json(stdout, e);
 	} else if (ok) {
-		taskcli_put_value(stdout, cJSON_GetObjectItemCaseSensitive(e, "value"));
+		taskcli_put_result(stdout, e);
 		fputc('\n', stdout);
 	} else if (finished) {
 		const char *msg = taskcli_str(e, "error");

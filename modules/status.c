@@ -100,8 +100,9 @@ static int status_main(node_ctx *ctx, const node_args *a)
 		const cJSON *value = cJSON_GetObjectItemCaseSensitive(task, "value");
 		if (value && state && strcmp(state, "succeeded") == 0) {
 			/* The value as JSON here: a string shows its quotes. */
-			char *s = cJSON_PrintUnformatted(value);
-			status_line("result", s);
+			const char *exact = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(task, "value_json"));
+			char *s = exact ? NULL : cJSON_PrintUnformatted(value);
+			status_line("result", exact ? exact : s);
 			cJSON_free(s);
 		}
 		if (taskcli_str(task, "error"))

@@ -560,7 +560,7 @@ static void sub_print_result(sub_run *r, const cJSON *res, const char *id)
 	if (ok) {
 		fputs(id, stdout);
 		fputs(": ", stdout);
-		taskcli_put_value(stdout, cJSON_GetObjectItemCaseSensitive(res, "value"));
+		taskcli_put_result(stdout, res);
 		fputc('\n', stdout);
 		return;
 	}

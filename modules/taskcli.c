@@ -226,6 +226,17 @@ void taskcli_put_jstr(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+void taskcli_put_result(FILE *f, const cJSON *entry)
+{
+	/* value_json is the exact text when the value holds numbers a double cannot. */
+	const char *exact = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "value_json"));
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(entry, "value");
+	if (exact && !cJSON_IsString(v))
+		fputs(exact, f);
+	else
+		taskcli_put_value(f, v);
+}
+
 void taskcli_put_value(FILE *f, const cJSON *v)
 {
 	if (v == NULL) {

@@ -61,6 +61,8 @@ void taskcli_print_json(FILE *f, const cJSON *v);
 void taskcli_put_jstr(FILE *f, const char *s);
 /* Write a task value for people: a top-level string as is, anything else as
  * compact JSON. */
+/* A result entry's value, exact even for big integers (value_json). */
+void taskcli_put_result(FILE *f, const cJSON *entry);
 void taskcli_put_value(FILE *f, const cJSON *v);
 
 /* Task states: the finished ones, and a word coloured for a terminal. */

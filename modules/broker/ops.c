@@ -648,14 +648,29 @@ static int finished(const broker_task *t)
 	return t->state == BROKER_SUCCEEDED || t->state == BROKER_FAILED || t->state == BROKER_DEAD;
 }
 
+/* A run of 16 or more digits: a number a double may not hold exactly. */
+static int long_number(const char *s)
+{
+	int run = 0;
+	for (; *s; s++) {
+		run = (*s >= '0' && *s <= '9') ? run + 1 : 0;
+		if (run >= 16)
+			return 1;
+	}
+	return 0;
+}
+
 static cJSON *result_of(broker *b, const char *id)
 {
 	cJSON *o = cJSON_CreateObject();
 	broker_task *t = broker_store_find(&b->st, id);
 	cJSON_AddStringToObject(o, "id", id);
 	cJSON_AddStringToObject(o, "state", t ? broker_state_name(t->state) : "pending");
-	if (t && t->state == BROKER_SUCCEEDED)
+	if (t && t->state == BROKER_SUCCEEDED) {
 		cJSON_AddRawToObject(o, "value", t->result);
+		if (long_number(t->result)) /* readers parse numbers as doubles: give them the text */
+			cJSON_AddStringToObject(o, "value_json", t->result);
+	}
 	else if (t && t->state == BROKER_FAILED)
 		cJSON_AddStringToObject(o, "error", t->result ? t->result : "");
 	else if (t && t->state == BROKER_DEAD)
