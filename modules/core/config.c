@@ -103,7 +103,7 @@ const char node_conf_default_text[] =
 	"      \"host\": \"127.0.0.1\",\n"
 	"      \"roles\": {\n"
 	"        \"broker\": { \"listen\": \"tcp://127.0.0.1:7100\" },\n"
-	"        \"worker\": { \"queues\": [\"default\"] }\n"
+	"        \"worker\": { \"queues\": [\"default\", \"fibo\", \"sqrt\", \"webcrawler\"] }\n"
 	"      }\n"
 	"    }\n"
 	"  }\n"
