@@ -23,6 +23,21 @@ for url in $(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$D/up.log"); do
 	say node ping --count 3 "$url"
 	"$NODE" ping --count 3 "$url"
 done
+EX=$(dirname "$0")
+say node submit add 5 5 --wait
+"$NODE" submit add 5 5 --wait
+say node submit sqrt 4 --queue sqrt --wait
+"$NODE" submit sqrt 4 --queue sqrt --wait
+say "conf/examples/fibo.sh   (fibo 4 3 8 6 10 on queue fibo)"
+NODE="$NODE" sh "$EX/fibo.sh"
+say "node submit pi 1000000 42 --wait   (Monte Carlo: 10^6 points, seed 42)"
+"$NODE" submit pi 1000000 42 --wait
+say "node submit fibo 300 --wait   (exact big integers)"
+"$NODE" submit fibo 300 --wait
+say node queues
+"$NODE" queues
+say node workers
+"$NODE" workers
 say "kill -TERM $UP   (node up drains and stops)"
 kill -TERM $UP
 wait $UP
