@@ -2,15 +2,21 @@
 # cleanly on SIGTERM and on SIGINT.
 . "$(dirname "$0")/../lib.sh"
 cd "$T"
+PORT=$(free_port)
+# The embedded default's roles, on a free port so a running node up does not collide.
+cat >"$T/node.json" <<JSON
+{"nodes": {"local": {"host": "127.0.0.1", "roles": {"broker": {"listen": "tcp://127.0.0.1:$PORT"}, "worker": {}}}}}
+JSON
 for sig in TERM INT; do
 	start up$sig "$NODE" up --data-dir "$T/data-$sig"
-	wait_for "$T/up$sig.log" 'SIGINT or SIGTERM stops' || { fail "node up did not start"; continue; }
+	wait_for "$T/up$sig.log" 'consuming' || { fail "node up did not start its roles"; continue; }
 	kill -$sig "$(eval echo \$PID_up$sig)"
 	i=0
 	while kill -0 "$(eval echo \$PID_up$sig)" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 	wait "$(eval echo \$PID_up$sig)"; rc=$?
 	check "node up stops on SIG$sig with status 0" [ "$rc" = 0 ]
-	check "node up logs that it stopped" grep -q 'stopped' "$T/up$sig.log"
+	check "node up logs that it stopped" grep -q 'up: stopped' "$T/up$sig.log"
+	check "node up ran the broker and the worker" sh -c "grep -q 'listening on tcp://127.0.0.1:$PORT' '$T/up$sig.log' && grep -q 'consuming' '$T/up$sig.log'"
 done
 "$NODE" up --log-format json --data-dir "$T/d" >"$T/j.log" 2>&1 &
 JP=$!; PIDS="$PIDS $JP"
