@@ -135,7 +135,8 @@ static void broker_maybe_compact(broker *b)
 	node_journal_stats js;
 	node_journal_stats_get(b->journal, &js);
 	uint64_t live = (uint64_t)b->st.ntasks * 256;
-	if (b->compacting || js.bytes < (uint64_t)b->compact_floor || js.bytes < 2 * live)
+	/* The journal counts the snapshot's bytes only after it returns: wait a moment. */
+	if (b->compacting || broker_now_ms() - b->compacted_ms < 5000 || js.bytes < (uint64_t)b->compact_floor || js.bytes < 2 * live)
 		return;
 	b->compacting = 1;
 	node_info("journal is %llu MiB for %zu tasks: compacting", (unsigned long long)(js.bytes >> 20), b->st.ntasks);

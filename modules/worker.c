@@ -998,9 +998,9 @@ static void worker_loop(worker *w)
 			until = worker_min(until, w->hb_at);
 		if (w->need_register && !w->reg_inflight)
 			until = worker_min(until, w->reg_retry_at);
-		if (w->fetch_retry_at && !w->fetch_inflight)
+		if (w->fetch_retry_at && !w->fetch_inflight && !w->stopping) /* no fetches once stopping */
 			until = worker_min(until, w->fetch_retry_at);
-		if (w->report_retry_at && w->bhead && !w->inflight)
+		if (w->report_retry_at && w->bhead && !w->inflight && w->report_retry_at > now)
 			until = worker_min(until, w->report_retry_at);
 		if (phase == WORKER_DRAINING)
 			until = worker_min(until, grace_at);

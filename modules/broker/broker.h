@@ -25,6 +25,7 @@ typedef struct broker {
 	int64_t lease_ms;
 	int64_t compact_floor;  /* bytes of journal before compaction is considered */
 	int compacting;
+	int64_t compacted_ms;   /* when the last snapshot finished */
 	int stopping;
 } broker;
 

@@ -468,9 +468,11 @@ static int report_one(broker *b, broker_worker *w, const cJSON *res, rep_batch *
 	const char *id = get_str(res, "id");
 	const cJSON *ok = cJSON_GetObjectItemCaseSensitive(res, "ok");
 	broker_task *t = id ? broker_store_find(&b->st, id) : NULL;
-	if (t == NULL || !cJSON_IsBool(ok) || t->state == BROKER_SUCCEEDED || t->state == BROKER_FAILED ||
-	    t->state == BROKER_DEAD || t->state == BROKER_COMMITTING) {
-		rb->ignored++; /* unknown, already finished (a late or second result), or malformed */
+	/* First result wins, and only from the worker holding the lease, or from
+	 * the last holder while the task waits to be handed out again. */
+	int holder = t && ((t->state == BROKER_STARTED && t->worker == w) || (t->state == BROKER_QUEUED && t->ran_by == w));
+	if (!holder || !cJSON_IsBool(ok)) {
+		rb->ignored++; /* unknown, finished, someone else's, or malformed */
 		return 0;
 	}
 	char *text;
@@ -489,9 +491,10 @@ static int report_one(broker *b, broker_worker *w, const cJSON *res, rep_batch *
 	}
 	if (text == NULL)
 		return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
-	if (t->state == BROKER_STARTED && t->worker != w)
-		node_info("task %s: result from %s accepted after its lease moved on", t->id, w->name);
+	if (t->state == BROKER_QUEUED)
+		node_info("task %s: late result from %s accepted (its lease had run out)", t->id, w->name);
 	broker_store_finish(&b->st, t, cJSON_IsTrue(ok), text, broker_now_ms());
+	t->pending = 1;
 	rb->ids[rb->n++] = strdup(t->id);
 	rb->accepted++;
 	return broker_rec_finish(b, t, err);
@@ -504,10 +507,17 @@ static void report_done(int rc, const node_err *err, void *arg)
 	pthread_mutex_lock(&b->lock);
 	for (int i = 0; i < rb->n; i++) {
 		broker_task *t = rb->ids[i] ? broker_store_find(&b->st, rb->ids[i]) : NULL;
-		if (t)
-			broker_notify(b, t);
+		if (t && t->pending) {
+			t->pending = 0;
+			if (rc == 0)
+				broker_notify(b, t);
+			else
+				broker_store_unfinish(&b->st, t); /* not on disk: the worker's retry is accepted again */
+		}
 		free(rb->ids[i]);
 	}
+	if (rc != 0)
+		broker_feed(b);
 	pthread_mutex_unlock(&b->lock);
 	if (rc != 0) {
 		node_call_reply(rb->call, node_reply_from_err(err));
@@ -550,9 +560,12 @@ static void op_report(node_call *c, const cJSON *req, void *arg)
 	}
 	cJSON_ArrayForEach(res, results) if (rc == 0) rc = report_one(b, w, res, rb, &err);
 	pthread_mutex_unlock(&b->lock);
-	if (rc != 0) /* in memory but not journaled: the worker retries, duplicates are ignored */
+	if (rc != 0) /* not journaled: undo, and the worker retries */
 		node_warn("report from %s: %s", w->name, err.msg);
-	node_journal_sync(b->journal, report_done, rb);
+	if (rc != 0)
+		report_done(rc, &err, rb);
+	else
+		node_journal_sync(b->journal, report_done, rb);
 }
 
 static void op_heartbeat(node_call *c, const cJSON *req, void *arg)
@@ -579,17 +592,36 @@ static void requeue_or_bury(broker *b, broker_task *t, int64_t now)
 	}
 }
 
-/* Lock held: the worker is gone or silent; its tasks move on. */
+/* Lock held: the worker is gone or silent; its tasks move on, and a fetch
+ * it left parked must not hand them straight back to it. */
 void broker_worker_lost(broker *b, broker_worker *w, int64_t now)
 {
-	int n = 0;
-	while (w->leased.head) {
-		requeue_or_bury(b, w->leased.head, now);
-		n++;
+	int n = 0, dead = 0;
+	broker_fetch **p = &b->fetches;
+	while (*p) {
+		broker_fetch *f = *p;
+		if (f->w == w) {
+			*p = f->next;
+			fetch_answer(f, NULL);
+			fetch_free(f);
+		} else {
+			p = &f->next;
+		}
+	}
+	broker_task *t = w->leased.head;
+	while (t) {
+		broker_task *next = t->next;
+		if (!t->pending) { /* a result on its way to disk stays */
+			dead += t->deliveries >= t->queue->max_deliveries;
+			requeue_or_bury(b, t, now);
+			n++;
+		}
+		t = next;
 	}
 	w->online = 0;
 	if (n)
-		node_warn("worker %s is gone: %d task%s back to their queues", w->name, n, n == 1 ? "" : "s");
+		node_warn("worker %s is gone: %d task%s back to their queues, %d to dead letters", w->name, n - dead,
+		    n - dead == 1 ? "" : "s", dead);
 	else
 		node_info("worker %s offline", w->name);
 }
@@ -645,7 +677,7 @@ static void op_bye(node_call *c, const cJSON *req, void *arg)
 
 static int finished(const broker_task *t)
 {
-	return t->state == BROKER_SUCCEEDED || t->state == BROKER_FAILED || t->state == BROKER_DEAD;
+	return !t->pending && (t->state == BROKER_SUCCEEDED || t->state == BROKER_FAILED || t->state == BROKER_DEAD);
 }
 
 /* A run of 16 or more digits: a number a double may not hold exactly. */
@@ -665,7 +697,9 @@ static cJSON *result_of(broker *b, const char *id)
 	cJSON *o = cJSON_CreateObject();
 	broker_task *t = broker_store_find(&b->st, id);
 	cJSON_AddStringToObject(o, "id", id);
-	cJSON_AddStringToObject(o, "state", t ? broker_state_name(t->state) : "pending");
+	cJSON_AddStringToObject(o, "state", t ? broker_state_name(t->pending ? BROKER_STARTED : t->state) : "pending");
+	if (t && t->pending)
+		t = NULL; /* its result is not on disk yet: nothing to show */
 	if (t && t->state == BROKER_SUCCEEDED) {
 		cJSON_AddRawToObject(o, "value", t->result);
 		if (long_number(t->result)) /* readers parse numbers as doubles: give them the text */

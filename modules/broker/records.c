@@ -19,7 +19,10 @@ static int enc_submit(const broker_task *t, char **s)
 
 static int enc_delivery(const broker_task *t, char **s)
 {
-	return asprintf(s, "{\"t\":\"d\",\"id\":\"%s\",\"d\":%u}", t->id, (unsigned)t->deliveries);
+	if (t->ran_by == NULL)
+		return asprintf(s, "{\"t\":\"d\",\"id\":\"%s\",\"d\":%u}", t->id, (unsigned)t->deliveries);
+	return asprintf(s, "{\"t\":\"d\",\"id\":\"%s\",\"d\":%u,\"w\":\"%s\",\"ts\":%lld}", t->id, (unsigned)t->deliveries,
+	    t->ran_by->name, (long long)t->started_ms);
 }
 
 static int enc_finish(const broker_task *t, char **s)
@@ -84,19 +87,64 @@ static const char *rec_str(const cJSON *r, const char *k)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static char *rec_text(const cJSON *r, const char *k)
+/* The end of the JSON value starting at p (strings, nesting and scalars),
+ * within [p, end); NULL if it runs off the end. */
+static const char *json_value_end(const char *p, const char *end)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, k);
-	return v ? cJSON_PrintUnformatted(v) : NULL;
+	int depth = 0, in_str = 0;
+	for (; p < end; p++) {
+		char c = *p;
+		if (in_str) {
+			if (c == '\\')
+				p++;
+			else if (c == '"') {
+				in_str = 0;
+				if (depth == 0)
+					return p + 1;
+			}
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (depth == 0)
+				return p;
+			if (--depth == 0)
+				return p + 1;
+		} else if (c == ',' && depth == 0) {
+			return p;
+		}
+	}
+	return NULL;
 }
 
-static int replay_submit(broker *b, const cJSON *r, const char *id)
+/* The exact text of top-level field k of a record we wrote ourselves
+ * ({"k":VALUE,...}, no spaces): cJSON would turn big numbers into doubles. */
+static char *rec_text_raw(const char *rec, size_t len, const char *k)
+{
+	const char *end = rec + len, *p = rec + 1;
+	size_t kl = strlen(k);
+	while (p < end && *p == '"') {
+		const char *key = p + 1, *kend = memchr(key, '"', (size_t)(end - key));
+		if (kend == NULL || kend + 1 >= end || kend[1] != ':')
+			return NULL;
+		const char *v = kend + 2, *vend = json_value_end(v, end);
+		if (vend == NULL)
+			return NULL;
+		if ((size_t)(kend - key) == kl && memcmp(key, k, kl) == 0)
+			return strndup(v, (size_t)(vend - v));
+		p = vend < end && *vend == ',' ? vend + 1 : end;
+	}
+	return NULL;
+}
+
+static int replay_submit(broker *b, const cJSON *r, const char *id, const char *rec, size_t len)
 {
 	if (broker_store_find(&b->st, id))
 		return 0;
 	const char *name = rec_str(r, "n"), *qn = rec_str(r, "q");
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(r, "p"), *ts = cJSON_GetObjectItemCaseSensitive(r, "ts");
-	char *args = rec_text(r, "a"), *kw = rec_text(r, "k"), *opt = rec_text(r, "o");
+	char *args = rec_text_raw(rec, len, "a"), *kw = rec_text_raw(rec, len, "k"), *opt = rec_text_raw(rec, len, "o");
 	broker_queue *q = qn ? broker_store_queue(&b->st, qn, 1) : NULL;
 	broker_task *t = NULL;
 	if (name && q && args && cJSON_IsNumber(p))
@@ -105,39 +153,41 @@ static int replay_submit(broker *b, const cJSON *r, const char *id)
 		broker_store_enqueue(&b->st, t);
 		q->submitted++;
 	}
-	cJSON_free(args);
-	cJSON_free(kw);
-	cJSON_free(opt);
+	free(args);
+	free(kw);
+	free(opt);
 	return t ? 0 : -1;
 }
 
-static void replay_finish(broker *b, const cJSON *r, broker_task *t)
+static void replay_finish(broker *b, const cJSON *r, broker_task *t, const char *rec, size_t len)
 {
 	if (t->state == BROKER_SUCCEEDED || t->state == BROKER_FAILED)
 		return;
 	const cJSON *ok = cJSON_GetObjectItemCaseSensitive(r, "ok"), *ts = cJSON_GetObjectItemCaseSensitive(r, "ts");
 	int good = cJSON_IsNumber(ok) && ok->valueint == 1;
-	char *res = good ? rec_text(r, "v") : NULL;
-	if (!good) {
-		const char *e = rec_str(r, "e");
-		res = strdup(e ? e : "");
-	}
-	/* cJSON_free and free are the same allocator here; keep results plain malloc. */
-	char *own = res ? strdup(res) : NULL;
-	if (good)
-		cJSON_free(res);
-	else
-		free(res);
-	broker_store_finish(&b->st, t, good, own, cJSON_IsNumber(ts) ? (int64_t)ts->valuedouble : broker_now_ms());
+	const char *e = rec_str(r, "e");
+	char *res = good ? rec_text_raw(rec, len, "v") : strdup(e ? e : "");
+	broker_store_finish(&b->st, t, good, res, cJSON_IsNumber(ts) ? (int64_t)ts->valuedouble : broker_now_ms());
 }
 
-static int replay_one(broker *b, const cJSON *r)
+/* Who ran it last and when, so status can say so after a restart. */
+static void replay_delivery(broker *b, const cJSON *r, broker_task *t)
+{
+	const char *w = rec_str(r, "w");
+	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(r, "ts");
+	if (w)
+		t->ran_by = broker_store_worker(&b->st, w, 1);
+	if (cJSON_IsNumber(ts))
+		t->started_ms = (int64_t)ts->valuedouble;
+}
+
+static int replay_one(broker *b, const cJSON *r, const char *rec, size_t len)
 {
 	const char *type = rec_str(r, "t"), *id = rec_str(r, "id");
 	if (type == NULL || id == NULL)
 		return -1;
 	if (type[0] == 's')
-		return replay_submit(b, r, id);
+		return replay_submit(b, r, id, rec, len);
 	broker_task *t = broker_store_find(&b->st, id);
 	if (t == NULL)
 		return 0; /* forgotten later in the log, or in the snapshot */
@@ -146,9 +196,10 @@ static int replay_one(broker *b, const cJSON *r)
 	case 'd':
 		if (cJSON_IsNumber(d))
 			t->deliveries = (uint16_t)d->valueint;
+		replay_delivery(b, r, t);
 		break;
 	case 'f':
-		replay_finish(b, r, t);
+		replay_finish(b, r, t, rec, len);
 		break;
 	case 'x':
 		broker_store_bury(&b->st, t, broker_now_ms());
@@ -170,7 +221,7 @@ int broker_replay(const void *rec, size_t len, void *arg)
 {
 	broker *b = arg;
 	cJSON *r = cJSON_ParseWithLength(rec, len);
-	int rc = r ? replay_one(b, r) : -1;
+	int rc = r ? replay_one(b, r, rec, len) : -1;
 	if (rc != 0)
 		node_warn("journal: skipped a record the broker does not understand: %.*s", (int)(len > 120 ? 120 : len), (const char *)rec);
 	cJSON_Delete(r);
@@ -210,6 +261,7 @@ int broker_snapshot(node_journal *j, void *arg)
 			if (t->state != BROKER_COMMITTING) /* its submit record follows in the new segment */
 				rc = snap_task(b, j, t, &err);
 	b->compacting = 0;
+	b->compacted_ms = broker_now_ms();
 	pthread_mutex_unlock(&b->lock);
 	if (rc != 0)
 		node_error("snapshot: %s", err.msg);

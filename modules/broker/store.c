@@ -265,6 +265,18 @@ void broker_store_finish(broker_store *s, broker_task *t, int ok, char *result, 
 	broker_queue_count(t->queue, 0, now_ms);
 }
 
+void broker_store_unfinish(broker_store *s, broker_task *t)
+{
+	if (t->state == BROKER_SUCCEEDED)
+		t->queue->succeeded--;
+	else if (t->state == BROKER_FAILED)
+		t->queue->failed--;
+	free(t->result);
+	t->result = NULL;
+	t->finished_ms = 0;
+	broker_store_enqueue(s, t);
+}
+
 void broker_store_bury(broker_store *s, broker_task *t, int64_t now_ms)
 {
 	broker_store_unlink(s, t);

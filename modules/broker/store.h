@@ -36,6 +36,7 @@ typedef struct broker_task {
 	uint16_t deliveries;
 	uint8_t priority;
 	uint8_t state;                   /* enum broker_state */
+	uint8_t pending;                 /* finished in memory, result not yet durable: shown as started */
 	uint32_t hash;
 	/* id, name, args, kwargs, options: NUL-terminated strings in one block */
 	char *name, *args, *kwargs, *options;
@@ -105,6 +106,8 @@ broker_task *broker_store_dequeue(broker_store *s, broker_queue *q);
 void broker_store_unlink(broker_store *s, broker_task *t);
 void broker_store_lease(broker_store *s, broker_task *t, broker_worker *w, int64_t now_ms);
 void broker_store_finish(broker_store *s, broker_task *t, int ok, char *result, int64_t now_ms);
+/* Undo a finish whose result could not be journaled: back to its queue. */
+void broker_store_unfinish(broker_store *s, broker_task *t);
 void broker_store_bury(broker_store *s, broker_task *t, int64_t now_ms);
 
 broker_worker *broker_store_worker(broker_store *s, const char *name, int create);

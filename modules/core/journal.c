@@ -293,7 +293,7 @@ static int write_batch(node_journal *j, const unsigned char *b, size_t n, node_e
 	if (r != 0) {
 		int e = errno;
 		if (ftruncate(j->fd, (off_t)j->off) != 0)
-			node_error("journal: cannot cut a failed write back off segment %llu: %s", (unsigned long long)j->seq, strerror(errno));
+			node_error("cannot cut a failed write back off segment %llu: %s", (unsigned long long)j->seq, strerror(errno));
 		if (e == ENOSPC || e == EDQUOT)
 			return node_err_set(err, NODE_ELIMIT, NODE_ERR_DISK_FULL, "the broker's disk is full (%s); free space in %s", strerror(e), j->dir);
 		return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "journal write failed in %s: %s", j->dir, strerror(e));
@@ -310,7 +310,7 @@ static void rotate(node_journal *j)
 	node_err err = {0};
 	int old = j->fd;
 	if (open_segment(j, j->seq + 1, &err) != 0) {
-		node_error("journal: %s; staying on the current segment", err.msg);
+		node_error("%s; staying on the current segment", err.msg);
 		return;
 	}
 	close(old);
@@ -353,7 +353,7 @@ static void compact(node_journal *j, node_journal_snapshot_fn fn, void *arg)
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	j->snap_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (j->snap_fd < 0) {
-		node_error("journal: cannot write snapshot %s: %s", tmp, strerror(errno));
+		node_error("cannot write snapshot %s: %s", tmp, strerror(errno));
 		return;
 	}
 	int rc = fn(j, arg);
@@ -362,7 +362,7 @@ static void compact(node_journal *j, node_journal_snapshot_fn fn, void *arg)
 	close(j->snap_fd);
 	j->snap_fd = -1;
 	if (rc != 0 || rename(tmp, path) != 0) {
-		node_error("journal: snapshot failed; the log keeps growing until the next try");
+		node_error("snapshot failed; the log keeps growing until the next try");
 		unlink(tmp);
 		return;
 	}
@@ -424,7 +424,7 @@ static void check_space(node_journal *j)
 		return;
 	if ((uint64_t)sv.f_bavail * sv.f_frsize >= (8u << 20)) {
 		j->full = 0;
-		node_info("journal: %s has free space again; accepting writes", j->dir);
+		node_info("%s has free space again; accepting writes", j->dir);
 	}
 }
 
@@ -471,7 +471,7 @@ static void *writer_main(void *arg)
 		node_err err = {0};
 		int rc = write_batch(j, mine, n, &err);
 		if (rc != 0)
-			node_error("journal: %s", err.msg);
+			node_error("%s", err.msg);
 		pthread_mutex_lock(&j->lock);
 		if (n > 0)
 			j->full = rc == NODE_ELIMIT; /* only a write ends (or starts) the full state */

@@ -19,8 +19,6 @@ JSON
 export NODE_CONFIG="$T/c.json"
 DATA="$T/data-b/broker"
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-
 # st ID: `node status ID --json` into $T/st-ID.json; field ID KEY prints one member
 st() { "$NODE" status "$1" --json >"$T/st-$1.json" 2>/dev/null; }
 field() {
@@ -113,4 +111,5 @@ check "d-1 has one result record ($(finishes d-1))" [ "$(finishes d-1)" = 1 ]
 
 for p in $PID_we $PID_broker; do stop_pid "$p"; done
 check "the broker stops cleanly" [ "$STOP_RC" = 0 ]
+check "no sanitizer report in any log or output" sh -c "! grep -rlE '(Address|Leak|Undefined)Sanitizer|runtime error:' '$T'"
 finish

@@ -102,4 +102,5 @@ for p in $PID_ws $PID_wt; do stop_pid "$p"; done
 
 for p in $PID_wb $PID_broker; do stop_pid "$p"; done
 check "the broker stops cleanly" [ "$STOP_RC" = 0 ]
+check "no sanitizer report in any log or output" sh -c "! grep -rlE '(Address|Leak|Undefined)Sanitizer|runtime error:' '$T'"
 finish

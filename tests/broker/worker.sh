@@ -110,10 +110,38 @@ n=0
 for i in 0 1 2 3; do [ "$(finishes g-$i)" = 1 ] && n=$((n + 1)); done
 check "each of the 4 tasks has exactly one result record ($n of 4)" [ "$n" = 4 ]
 
+# ---- SIGTERM while the worker also waits for more work (a fetch parked at the broker) ----
+"$NODE" submit sleep 1500 --id term-1 >/dev/null 2>&1
+i=0
+while [ $i -lt 50 ]; do st term-1; grep -q "\"worker\":\"$W2\"" "$T/st-term-1.json" && break; sleep 0.1; i=$((i + 1)); done
+check "term-1 runs on $W2, which has 2 more threads free" grep -q '"state":"started"' "$T/st-term-1.json"
+cpu0=$(awk '{print $14 + $15}' "/proc/$PID_w2/stat" 2>/dev/null)
+t0=$(now_ms)
+kill -TERM "$PID_w2"
+sleep 1
+cpu1=$(awk '{print $14 + $15}' "/proc/$PID_w2/stat" 2>/dev/null)
+check "a draining worker does not spin: under 0.3 s of CPU in its first second ($(( ${cpu1:-0} - ${cpu0:-0} )) ticks)" \
+	[ $(( ${cpu1:-0} - ${cpu0:-0} )) -lt 30 ]
+i=0
+while kill -0 "$PID_w2" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+t1=$(now_ms)
+if kill -0 "$PID_w2" 2>/dev/null; then
+	fail "the worker is still running 11 s after SIGTERM with a 1.5 s task (log below)"
+	cat "$T/w2.log" >&2
+	kill -KILL "$PID_w2"; wait "$PID_w2" 2>/dev/null
+else
+	wait "$PID_w2"; rc=$?
+	check "it exits 0 (status $rc)" [ $rc = 0 ]
+	check "it exits once its 1.5 s task is done ($((t1 - t0)) ms < 4000)" [ $((t1 - t0)) -lt 4000 ]
+fi
+st term-1
+check "term-1's result is recorded: succeeded on $W2 after 1 delivery ($(field term-1 state), $(field term-1 worker), $(field term-1 deliveries))" \
+	sh -c "[ '$(field term-1 state)' = succeeded ] && [ '$(field term-1 worker)' = '$W2' ] && [ '$(field term-1 deliveries)' = 1 ]"
+check "the broker never thought $W2 was gone" sh -c "! grep -q 'worker $W2 is gone' '$T/broker.log'"
+
 # ---- SIGTERM with a task longer than the grace period ----
-"$NODE" submit sleep 4000 --id long-1 >/dev/null 2>&1
-stop_pid "$PID_w2"
-start_worker W3 w3 --concurrency 1 --grace 1
+start_worker W3 w3 --queues slow --concurrency 1 --grace 1
+"$NODE" submit sleep 4000 --queue slow --id long-1 >/dev/null 2>&1
 i=0
 while [ $i -lt 50 ]; do st long-1; grep -q "\"worker\":\"$W3\"" "$T/st-long-1.json" && break; sleep 0.1; i=$((i + 1)); done
 check "the long task runs on $W3" grep -q '"state":"started"' "$T/st-long-1.json"
@@ -130,7 +158,7 @@ else
 	check "it exits soon after the 1 s grace ($((t1 - t0)) ms, between 900 and 3500)" [ $((t1 - t0)) -ge 900 -a $((t1 - t0)) -lt 3500 ]
 fi
 check "it logs the task it leaves unfinished" grep -q 'grace period of 1 s is over; leaving 1 task unfinished.*long-1' "$T/w3.log"
-start_worker W4 w4 --concurrency 1
+start_worker W4 w4 --queues slow --concurrency 1
 "$NODE" result long-1 --wait --timeout 20 >"$T/long" 2>&1
 check "the unfinished task runs again elsewhere and succeeds" grep -qx 4000 "$T/long"
 st long-1
@@ -140,4 +168,5 @@ check "long-1 has exactly one result record ($(finishes long-1))" [ "$(finishes 
 
 for p in $PID_w4 $PID_broker; do stop_pid "$p"; done
 check "the broker stops cleanly" [ "$STOP_RC" = 0 ]
+check "no sanitizer report in any log or output" sh -c "! grep -rlE '(Address|Leak|Undefined)Sanitizer|runtime error:' '$T'"
 finish
