@@ -32,6 +32,7 @@ typedef struct waiter {
 
 struct node_journal {
 	uint64_t last_write_us; /* when the writer last started a batch (monotonic) */
+	int was_idle;           /* the writer found nothing to do since its last batch */
 	node_journal_cfg cfg;
 	char *dir;
 	int lock_fd;
@@ -398,11 +399,12 @@ static void finish_waiters(waiter *w, int rc, const node_err *err)
 	}
 }
 
-/* Group commit: an idle journal writes at once; a busy one writes at most
- * once per batch_ms, and everything that arrived meanwhile shares the sync. */
+/* Group commit: a writer that went idle writes at once (one client alone
+ * waits one sync, not a batch window); a busy one writes at most once per
+ * batch_ms, and everything that arrived meanwhile shares the sync. */
 static void wait_for_batch(node_journal *j)
 {
-	if (j->cfg.fsync != NODE_FSYNC_BATCH || j->stopping)
+	if (j->cfg.fsync != NODE_FSYNC_BATCH || j->stopping || j->was_idle)
 		return;
 	uint64_t due = j->last_write_us + (uint64_t)j->cfg.batch_ms * 1000u, now = now_us();
 	if (j->last_write_us == 0 || now >= due)
@@ -428,9 +430,29 @@ static void check_space(node_journal *j)
 	}
 }
 
+/* Records nobody waits for (batch policy) are written within batch_ms but
+ * do not make the writer busy: the next commit still goes out at once. */
+static void wait_lazy_records(node_journal *j)
+{
+	while (j->cfg.fsync == NODE_FSYNC_BATCH && !j->stopping && j->len > 0 && j->wait_head == NULL && j->compact_fn == NULL) {
+		j->was_idle = 1;
+		uint64_t due = j->last_write_us + (uint64_t)j->cfg.batch_ms * 1000u, now = now_us();
+		if (now >= due)
+			return;
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		uint64_t ns = (uint64_t)until.tv_nsec + (due - now) * 1000u;
+		until.tv_sec += (time_t)(ns / 1000000000u);
+		until.tv_nsec = (long)(ns % 1000000000u);
+		pthread_cond_timedwait(&j->wake, &j->lock, &until);
+	}
+}
+
 static void wait_for_work(node_journal *j)
 {
+	wait_lazy_records(j);
 	while (!j->stopping && j->len == 0 && j->wait_head == NULL && j->compact_fn == NULL) {
+		j->was_idle = 1;
 		if (!j->full) {
 			pthread_cond_wait(&j->wake, &j->lock);
 			continue;
@@ -456,6 +478,7 @@ static void *writer_main(void *arg)
 			break;
 		wait_for_batch(j);
 		j->last_write_us = now_us();
+		j->was_idle = j->wait_head == NULL; /* a write nobody waits for is not load */
 		/* Swap buffers: appenders continue while this batch is written. */
 		unsigned char *b = j->buf;
 		size_t n = j->len, cap = j->cap;
