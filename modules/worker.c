@@ -787,6 +787,16 @@ static void worker_heartbeat_cb(int rc, cJSON *reply, const node_err *err, void 
 }
 
 /* Build the heartbeat under w->lock; the caller sends it. */
+static void worker_heartbeat_add_ids(cJSON *ids, const worker_batch *b)
+{
+	const cJSON *r;
+	cJSON_ArrayForEach(r, b->results) {
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id"));
+		if (id)
+			cJSON_AddItemToArray(ids, cJSON_CreateString(id));
+	}
+}
+
 static cJSON *worker_heartbeat_req_locked(worker *w)
 {
 	cJSON *req = cJSON_CreateObject(), *ids = cJSON_CreateArray(), *held = cJSON_CreateArray();
@@ -795,6 +805,11 @@ static cJSON *worker_heartbeat_req_locked(worker *w)
 	for (int i = 0; i < w->concurrency; i++)
 		if (w->threads[i].busy)
 			cJSON_AddItemToArray(ids, cJSON_CreateString(w->threads[i].running));
+	/* Finished but not yet reported: still ours until the broker has the result. */
+	for (worker_batch *b = w->inflight; b; b = NULL)
+		worker_heartbeat_add_ids(ids, b);
+	for (worker_batch *b = w->bhead; b; b = b->next)
+		worker_heartbeat_add_ids(ids, b);
 	cJSON_AddItemToObject(req, "running", ids);
 	/* Also what is fetched and not started (at most the prefetch allowance),
 	 * so a broker can tell a lost lease from one held here. */

@@ -568,11 +568,49 @@ static void op_report(node_call *c, const cJSON *req, void *arg)
 		node_journal_sync(b->journal, report_done, rb);
 }
 
+static void requeue_or_bury(broker *b, broker_task *t, int64_t now);
+
+static int ids_have(const cJSON *ids, const char *id)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, ids) if (cJSON_IsString(e) && strcmp(e->valuestring, id) == 0) return 1;
+	return 0;
+}
+
+/* Lock held. A heartbeat lists what the worker runs, holds and has yet to
+ * report; a task leased to it for longer than a lease but absent from every
+ * list was lost on the way (a fetch reply that never arrived): it moves on. */
+static int heartbeat_reclaim(broker *b, broker_worker *w, const cJSON *req)
+{
+	const cJSON *running = cJSON_GetObjectItemCaseSensitive(req, "running");
+	const cJSON *queued = cJSON_GetObjectItemCaseSensitive(req, "queued");
+	if (!cJSON_IsArray(running) || !cJSON_IsArray(queued))
+		return 0; /* an older worker: any message renews all its leases */
+	int64_t now = broker_now_ms();
+	int n = 0;
+	broker_task *t = w->leased.head;
+	while (t) {
+		broker_task *next = t->next;
+		if (now - t->started_ms > b->lease_ms && !ids_have(running, t->id) && !ids_have(queued, t->id)) {
+			requeue_or_bury(b, t, now);
+			n++;
+		}
+		t = next;
+	}
+	if (n) {
+		node_warn("worker %s does not hold %d task%s leased to it: moved on", w->name, n, n == 1 ? "" : "s");
+		broker_feed(b);
+	}
+	return n;
+}
+
 static void op_heartbeat(node_call *c, const cJSON *req, void *arg)
 {
 	broker *b = arg;
 	pthread_mutex_lock(&b->lock);
 	broker_worker *w = worker_of(b, req, c, 0);
+	if (w)
+		heartbeat_reclaim(b, w, req);
 	pthread_mutex_unlock(&b->lock);
 	if (w)
 		node_call_reply(c, node_reply_ok());
