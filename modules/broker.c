@@ -166,6 +166,7 @@ static void broker_stop(broker *b)
 		pthread_mutex_unlock(&b->lock);
 	}
 	node_journal_close(b->journal); /* runs the last commits, which answer their calls */
+	b->journal = NULL;
 	node_server_stop(b->srv);
 	broker_store_free(&b->st);
 	pthread_mutex_destroy(&b->lock);

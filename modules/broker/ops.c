@@ -253,13 +253,13 @@ static void op_submit(node_call *c, const cJSON *req, void *arg)
 	sb->call = c;
 	pthread_mutex_lock(&b->lock);
 	int rc = b->stopping ? node_err_set(&err, NODE_ECLOSED, NODE_ERR_SHUTDOWN, "the broker is shutting down") : sub_apply(b, sb, &err);
+	if (rc == 0) /* under the lock: a stopping broker closes its journal only after this */
+		node_journal_sync(b->journal, sub_done, sb);
 	pthread_mutex_unlock(&b->lock);
 	if (rc != 0) {
 		node_call_reply(c, node_reply_from_err(&err));
 		sub_free(sb);
-		return;
 	}
-	node_journal_sync(b->journal, sub_done, sb);
 }
 
 /* ---- workers: register, fetch, report, heartbeat, giveback, bye ---- */
@@ -274,6 +274,8 @@ static broker_worker *worker_of(broker *b, const cJSON *req, node_call *c, int c
 		return NULL;
 	}
 	broker_worker *w = broker_store_worker(&b->st, name, create);
+	if (w != NULL && !create && !w->registered)
+		w = NULL; /* known from the journal only: it must register again */
 	if (w == NULL && !create) {
 		node_call_error(c, NODE_ERR_NOT_FOUND, "worker %s is not registered here (did the broker restart?)", name);
 		return NULL;
@@ -312,6 +314,7 @@ static void op_register(node_call *c, const cJSON *req, void *arg)
 	pthread_mutex_lock(&b->lock);
 	broker_worker *w = worker_of(b, req, c, 1);
 	if (w != NULL) {
+		w->registered = 1;
 		long long conc = 0, pid = 0;
 		get_int(req, "concurrency", 0, 100000, 0, &conc);
 		get_int(req, "pid", 0, 1LL << 31, 0, &pid);
@@ -559,13 +562,13 @@ static void op_report(node_call *c, const cJSON *req, void *arg)
 		return;
 	}
 	cJSON_ArrayForEach(res, results) if (rc == 0) rc = report_one(b, w, res, rb, &err);
-	pthread_mutex_unlock(&b->lock);
-	if (rc != 0) /* not journaled: undo, and the worker retries */
-		node_warn("report from %s: %s", w->name, err.msg);
-	if (rc != 0)
-		report_done(rc, &err, rb);
-	else
+	if (rc == 0)
 		node_journal_sync(b->journal, report_done, rb);
+	pthread_mutex_unlock(&b->lock);
+	if (rc != 0) { /* not journaled: undo, and the worker retries */
+		node_warn("report from %s: %s", w->name, err.msg);
+		report_done(rc, &err, rb);
+	}
 }
 
 static void requeue_or_bury(broker *b, broker_task *t, int64_t now);

@@ -47,6 +47,10 @@ static int rec_put(broker *b, node_journal *snap, char *text, int n, node_err *e
 {
 	if (n < 0 || text == NULL)
 		return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
+	if (snap == NULL && b->stopping) {
+		free(text);
+		return node_err_set(err, NODE_ECLOSED, NODE_ERR_SHUTDOWN, "the broker is shutting down");
+	}
 	int rc = snap ? node_journal_snapshot_put(snap, text, (size_t)n, err) : node_journal_append(b->journal, text, (size_t)n, err);
 	free(text);
 	return rc;

@@ -71,6 +71,7 @@ struct broker_worker {
 	int concurrency;
 	int pid;
 	int online;
+	int registered;                  /* said register since this broker started */
 	int64_t seen_ms;                 /* any message from it renews its leases */
 	broker_lane leased;              /* tasks it runs */
 	uint64_t running;

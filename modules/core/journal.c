@@ -399,9 +399,10 @@ static void finish_waiters(waiter *w, int rc, const node_err *err)
 	}
 }
 
-/* Group commit: a writer that went idle writes at once (one client alone
- * waits one sync, not a batch window); a busy one writes at most once per
- * batch_ms, and everything that arrived meanwhile shares the sync. */
+/* Group commit: after an idle spell or a batch with a single commit the
+ * writer writes at once (one client alone waits one sync, not a window);
+ * under load it writes at most once per batch_ms, and everything that
+ * arrived meanwhile shares the sync. */
 static void wait_for_batch(node_journal *j)
 {
 	if (j->cfg.fsync != NODE_FSYNC_BATCH || j->stopping || j->was_idle)
@@ -450,8 +451,10 @@ static void wait_lazy_records(node_journal *j)
 
 static void wait_for_work(node_journal *j)
 {
-	wait_lazy_records(j);
-	while (!j->stopping && j->len == 0 && j->wait_head == NULL && j->compact_fn == NULL) {
+	for (;;) {
+		wait_lazy_records(j);
+		if (j->stopping || j->len > 0 || j->wait_head != NULL || j->compact_fn != NULL)
+			return;
 		j->was_idle = 1;
 		if (!j->full) {
 			pthread_cond_wait(&j->wake, &j->lock);
@@ -478,7 +481,12 @@ static void *writer_main(void *arg)
 			break;
 		wait_for_batch(j);
 		j->last_write_us = now_us();
-		j->was_idle = j->wait_head == NULL; /* a write nobody waits for is not load */
+		int nwait = 0;
+		for (waiter *x = j->wait_head; x && nwait < 2; x = x->next)
+			nwait++;
+		/* One commit at a time is not load: only batches that several commits
+		 * share make the next one wait for its window. */
+		j->was_idle = nwait <= 1;
 		/* Swap buffers: appenders continue while this batch is written. */
 		unsigned char *b = j->buf;
 		size_t n = j->len, cap = j->cap;
@@ -630,9 +638,10 @@ int node_journal_append(node_journal *j, const void *rec, size_t len, node_err *
 	put32(p, (uint32_t)len);
 	put32(p + 4, crc32c(rec, len));
 	memcpy(p + REC_HDR, rec, len);
+	int first = j->len == 0;
 	j->len += REC_HDR + len;
 	j->st.records++;
-	if (j->cfg.fsync != NODE_FSYNC_BATCH)
+	if (j->cfg.fsync != NODE_FSYNC_BATCH || first) /* batch: the writer times the first one */
 		pthread_cond_signal(&j->wake);
 	pthread_mutex_unlock(&j->lock);
 	return 0;
