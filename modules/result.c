@@ -2,14 +2,10 @@
  * blocks; with --wait a parked `get` on the broker, woken when the result
  * arrives, bounded by --timeout seconds. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "commands.h"
 #include "taskcli.h"
-
-#define RESULT_WAIT_CAP_MS 3600000 /* the broker parks a get at most this long */
 
 static const node_opt result_opts[] = {
 	{"wait", 'w', NULL, "wait until the task finishes (with --timeout S: at most S seconds)"},
@@ -17,20 +13,12 @@ static const node_opt result_opts[] = {
 	{NULL, 0, NULL, NULL},
 };
 
-static long long result_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One get; *entry is the result of the id (owned by *reply). */
 static int result_get(taskcli *t, const char *id, long long wait_ms, cJSON **reply, const cJSON **entry)
 {
-	cJSON *req = taskcli_req("get");
-	cJSON *ids = cJSON_AddArrayToObject(req, "ids");
+	cJSON *ids;
+	cJSON *req = taskcli_get_req(wait_ms, &ids);
 	cJSON_AddItemToArray(ids, cJSON_CreateString(id));
-	cJSON_AddNumberToObject(req, "wait_ms", (double)wait_ms);
 	node_err err = {0};
 	int rc = taskcli_call_parked(t, req, (int)wait_ms + t->call_ms, reply, &err);
 	cJSON_Delete(req);
@@ -54,66 +42,51 @@ static int result_get(taskcli *t, const char *id, long long wait_ms, cJSON **rep
 	return 0;
 }
 
+/* Why there is no result to print, on stderr. */
+static void result_not_ready(const taskcli *t, const char *id, const char *state, int wait, long long wait_s)
+{
+	if (wait && wait_s >= 0)
+		fprintf(stderr, "%s: not ready after %lld s\n", id, wait_s);
+	else if (wait)
+		fprintf(stderr, "%s: not ready (state %s); interrupted\n", id, state);
+	else
+		fprintf(stderr, "%s: not ready (state %s%s%s)\n", id, taskcli_color_on(t->ecolor, state), state, taskcli_color_off(t->ecolor));
+}
+
 static int result_main(node_ctx *ctx, const node_args *a)
 {
 	taskcli t;
 	const char *id = a->pos[0];
 	int wait = node_args_has(a, "wait");
-	long long wait_s = -1;
-	if (wait && node_args_get(a, "timeout")) /* the global --timeout, in seconds for --wait */
-		wait_s = strtoll(node_args_get(a, "timeout"), NULL, 10);
+	long long wait_s = taskcli_wait_s(a);
 	int rc = taskcli_open(&t, ctx, a);
 	if (rc != 0)
 		return rc;
-	if (wait) /* --timeout was the wait; calls use the configured limit */
-		t.call_ms = (int)node_conf_int(&ctx->conf, "defaults.timeout_ms", 5000);
-	long long deadline = wait_s >= 0 ? result_now_ms() + wait_s * 1000 : 0;
+	if (wait)
+		taskcli_wait_calls(&t);
+	int64_t deadline = taskcli_deadline(wait_s);
 	cJSON *reply = NULL;
 	const cJSON *e = NULL;
 	const char *state = NULL;
 	for (;;) {
-		long long wait_ms = 0;
-		if (wait) {
-			wait_ms = RESULT_WAIT_CAP_MS;
-			if (deadline) {
-				wait_ms = deadline - result_now_ms();
-				if (wait_ms < 0)
-					wait_ms = 0;
-				if (wait_ms > RESULT_WAIT_CAP_MS)
-					wait_ms = RESULT_WAIT_CAP_MS;
-			}
-		}
 		cJSON_Delete(reply);
 		reply = NULL;
-		if ((rc = result_get(&t, id, wait_ms, &reply, &e)) != 0) {
+		if ((rc = result_get(&t, id, wait ? taskcli_park_ms(deadline) : 0, &reply, &e)) != 0) {
 			taskcli_close(&t);
 			return rc;
 		}
 		state = taskcli_str(e, "state");
-		if (taskcli_state_finished(state) || !wait || (deadline && result_now_ms() >= deadline) ||
+		if (taskcli_state_finished(state) || !wait || (deadline && taskcli_mono_ms() >= deadline) ||
 		    node_stop_requested(ctx->stop))
 			break;
 	}
 	int finished = taskcli_state_finished(state);
 	int ok = finished && strcmp(state, "succeeded") == 0;
-	if (t.json) {
-		taskcli_print_json(stdout, e);
-	} else if (ok) {
-		taskcli_put_result(stdout, e);
-		fputc('\n', stdout);
-	} else if (finished) {
-		const char *msg = taskcli_str(e, "error");
-		fprintf(stderr, "%s: %s%s%s: %s\n", id, taskcli_color_on(t.ecolor, state), state, taskcli_color_off(t.ecolor),
-		    msg ? msg : "(no error message)");
-	} else if (wait && deadline) {
-		fprintf(stderr, "%s: not ready after %lld s\n", id, wait_s);
-	} else if (wait) {
-		fprintf(stderr, "%s: not ready (state %s); interrupted\n", id, state);
-	} else {
-		fprintf(stderr, "%s: not ready (state %s%s%s)\n", id, taskcli_color_on(t.ecolor, state), state, taskcli_color_off(t.ecolor));
-	}
-	cJSON_Delete(reply);
-	taskcli_close(&t);
+	if (t.json || finished)
+		taskcli_print_result(&t, id, e, 0);
+	else
+		result_not_ready(&t, id, state, wait, wait_s);
+	taskcli_finish(&t, reply, 0);
 	if (ok)
 		return 0;
 	if (finished || !wait || !deadline)

@@ -44,21 +44,69 @@ static void status_time(const char *key, const cJSON *task, const char *field, c
 	status_line(key, line);
 }
 
+/* An object member only when it says something: absent or {} is left out. */
+static void status_object_line(const char *key, const cJSON *task)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(task, key);
+	if (v && !(cJSON_IsObject(v) && v->child == NULL))
+		status_json_line(key, v);
+}
+
+/* submitted, started, and finished or how long it has run so far. */
+static void status_times(const cJSON *task, const char *state)
+{
+	int64_t now = taskcli_wall_ms();
+	int started = taskcli_has_num(task, "started_ms");
+	status_time("submitted", task, "submitted_ms", NULL, NULL, now);
+	status_time("started", task, "started_ms", "submitted_ms", "queued for", now);
+	if (taskcli_has_num(task, "finished_ms")) {
+		status_time("finished", task, "finished_ms", started ? "started_ms" : "submitted_ms", started ? "ran" : "after", now);
+	} else if (started && state && strcmp(state, "started") == 0) {
+		char d[128], line[160];
+		taskcli_duration((double)now - taskcli_num(task, "started_ms", 0), d, sizeof d);
+		snprintf(line, sizeof line, "running for %s", d);
+		status_line("finished", line);
+	}
+}
+
+static void status_print(const taskcli *t, const cJSON *task)
+{
+	const char *state = taskcli_str(task, "state");
+	char buf[128];
+	status_line("id", taskcli_str(task, "id"));
+	snprintf(buf, sizeof buf, "%s%s%s", taskcli_color_on(t->color, state), state ? state : "?", taskcli_color_off(t->color));
+	status_line("state", buf);
+	status_line("name", taskcli_str(task, "name"));
+	status_line("queue", taskcli_str(task, "queue"));
+	status_json_line("priority", cJSON_GetObjectItemCaseSensitive(task, "priority"));
+	if (taskcli_str(task, "worker"))
+		status_line("worker", taskcli_str(task, "worker"));
+	status_json_line("deliveries", cJSON_GetObjectItemCaseSensitive(task, "deliveries"));
+	status_times(task, state);
+	status_json_line("args", cJSON_GetObjectItemCaseSensitive(task, "args"));
+	status_object_line("kwargs", task);
+	status_object_line("options", task);
+	const cJSON *value = cJSON_GetObjectItemCaseSensitive(task, "value");
+	if (value && state && strcmp(state, "succeeded") == 0) {
+		/* The value as JSON here: a string shows its quotes. */
+		const char *exact = taskcli_str(task, "value_json");
+		char *s = exact ? NULL : cJSON_PrintUnformatted(value);
+		status_line("result", exact ? exact : s);
+		cJSON_free(s);
+	}
+	if (taskcli_str(task, "error"))
+		status_line("error", taskcli_str(task, "error"));
+}
+
 static int status_main(node_ctx *ctx, const node_args *a)
 {
 	taskcli t;
-	int rc = taskcli_open(&t, ctx, a);
-	if (rc != 0)
-		return rc;
 	cJSON *req = taskcli_req("status");
 	cJSON_AddStringToObject(req, "id", a->pos[0]);
 	cJSON *reply = NULL;
-	rc = taskcli_call(&t, req, &reply);
-	cJSON_Delete(req);
-	if (rc != 0) {
-		taskcli_close(&t);
+	int rc = taskcli_query(&t, ctx, a, req, &reply);
+	if (rc != 0)
 		return rc;
-	}
 	const cJSON *task = cJSON_GetObjectItemCaseSensitive(reply, "task");
 	if (!cJSON_IsObject(task)) {
 		node_err err;
@@ -67,50 +115,9 @@ static int status_main(node_ctx *ctx, const node_args *a)
 	} else if (t.json) {
 		taskcli_print_json(stdout, task);
 	} else {
-		int64_t now = taskcli_wall_ms();
-		const char *state = taskcli_str(task, "state");
-		char buf[128];
-		status_line("id", taskcli_str(task, "id"));
-		snprintf(buf, sizeof buf, "%s%s%s", taskcli_color_on(t.color, state), state ? state : "?", taskcli_color_off(t.color));
-		status_line("state", buf);
-		status_line("name", taskcli_str(task, "name"));
-		status_line("queue", taskcli_str(task, "queue"));
-		status_json_line("priority", cJSON_GetObjectItemCaseSensitive(task, "priority"));
-		if (taskcli_str(task, "worker"))
-			status_line("worker", taskcli_str(task, "worker"));
-		status_json_line("deliveries", cJSON_GetObjectItemCaseSensitive(task, "deliveries"));
-		status_time("submitted", task, "submitted_ms", NULL, NULL, now);
-		status_time("started", task, "started_ms", "submitted_ms", "queued for", now);
-		if (taskcli_has_num(task, "finished_ms")) {
-			status_time("finished", task, "finished_ms", taskcli_has_num(task, "started_ms") ? "started_ms" : "submitted_ms",
-			    taskcli_has_num(task, "started_ms") ? "ran" : "after", now);
-		} else if (taskcli_has_num(task, "started_ms") && state && strcmp(state, "started") == 0) {
-			taskcli_duration((double)now - taskcli_num(task, "started_ms", 0), buf, sizeof buf);
-			char line[160];
-			snprintf(line, sizeof line, "running for %s", buf);
-			status_line("finished", line);
-		}
-		status_json_line("args", cJSON_GetObjectItemCaseSensitive(task, "args"));
-		const cJSON *kw = cJSON_GetObjectItemCaseSensitive(task, "kwargs");
-		if (kw && !(cJSON_IsObject(kw) && kw->child == NULL))
-			status_json_line("kwargs", kw);
-		const cJSON *opts = cJSON_GetObjectItemCaseSensitive(task, "options");
-		if (opts && !(cJSON_IsObject(opts) && opts->child == NULL))
-			status_json_line("options", opts);
-		const cJSON *value = cJSON_GetObjectItemCaseSensitive(task, "value");
-		if (value && state && strcmp(state, "succeeded") == 0) {
-			/* The value as JSON here: a string shows its quotes. */
-			const char *exact = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(task, "value_json"));
-			char *s = exact ? NULL : cJSON_PrintUnformatted(value);
-			status_line("result", exact ? exact : s);
-			cJSON_free(s);
-		}
-		if (taskcli_str(task, "error"))
-			status_line("error", taskcli_str(task, "error"));
+		status_print(&t, task);
 	}
-	cJSON_Delete(reply);
-	taskcli_close(&t);
-	return rc;
+	return taskcli_finish(&t, reply, rc);
 }
 
 const node_cmd node_cmd_status = {

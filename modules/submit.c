@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -28,7 +27,6 @@
 #define SUB_GET_CHUNK 1000           /* ids per get when many tasks wait */
 #define SUB_GET_SINGLE 64            /* up to this many tasks: one get per id */
 #define SUB_GET_INFLIGHT 8
-#define SUB_WAIT_CAP_MS 3600000      /* the broker parks a get at most this long */
 
 static const node_opt submit_opts[] = {
 	{"queue", 'q', "Q", "queue (default: \"default\"; for a file: tasks that name none)"},
@@ -348,13 +346,6 @@ typedef struct sub_run {
 	sub_ev *head, *tail;
 } sub_run;
 
-static int64_t sub_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sub_on_reply(int rc, cJSON *reply, const node_err *err, void *arg)
 {
 	sub_ev *ev = arg;
@@ -378,15 +369,14 @@ static void sub_on_reply(int rc, cJSON *reply, const node_err *err, void *arg)
 static void sub_error(sub_run *r, const node_err *err, const char *fmt, ...) NODE_PRINTF(3, 4);
 static void sub_error(sub_run *r, const node_err *err, const char *fmt, ...)
 {
-	fflush(stdout);
-	fprintf(stderr, "node submit: ");
+	char what[512] = ""; /* "task 3 (ID): ", and ids are at most 128 characters */
 	if (fmt) {
 		va_list ap;
 		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
+		vsnprintf(what, sizeof what, fmt, ap);
 		va_end(ap);
 	}
-	fprintf(stderr, "%s\n", err->msg);
+	taskcli_warn(r->t, "%s%s", what, err->msg);
 	if (r->exit_status == 0)
 		r->exit_status = taskcli_exit_for(err);
 }
@@ -407,6 +397,23 @@ static void sub_renumber(node_err *err, int first)
 	snprintf(err->msg, sizeof err->msg, "%s", buf);
 }
 
+/* Send req (freed here) with an event that brings the reply back to the
+ * loop; ev0 names the batch (slot) or the chunk it is for. */
+static int sub_send(sub_run *r, cJSON *req, int timeout_ms, sub_ev ev0, node_err *err)
+{
+	sub_ev *ev = malloc(sizeof *ev);
+	int rc = ev ? 0 : node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
+	if (rc == 0) {
+		*ev = ev0;
+		ev->run = r;
+		rc = node_client_call_async(r->t->cl, req, timeout_ms, sub_on_reply, ev, err);
+		if (rc != 0)
+			free(ev);
+	}
+	cJSON_Delete(req);
+	return rc;
+}
+
 static void sub_send_batch(sub_run *r)
 {
 	int b = r->next_batch++;
@@ -417,18 +424,8 @@ static void sub_send_batch(sub_run *r)
 		cJSON *item = cJSON_DetachItemViaPointer(r->tasks, r->tasks->child);
 		cJSON_AddItemToArray(arr, item);
 	}
-	sub_ev *ev = calloc(1, sizeof *ev);
 	node_err err = {0};
-	int rc = ev ? 0 : node_err_set(&err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
-	if (rc == 0) {
-		ev->run = r;
-		ev->kind = EV_SUBMIT;
-		ev->slot = b;
-		rc = node_client_call_async(r->t->cl, req, r->t->call_ms, sub_on_reply, ev, &err);
-	}
-	cJSON_Delete(req);
-	if (rc != 0) {
-		free(ev);
+	if (sub_send(r, req, r->t->call_ms, (sub_ev){.kind = EV_SUBMIT, .slot = b}, &err) != 0) {
 		bt->state = 3;
 		r->submit_failed = 1;
 		if (bt->count == 1 && err.rc == NODE_ELIMIT)
@@ -491,31 +488,13 @@ static void sub_send_get(sub_run *r)
 	r->chunks = c->next;
 	if (r->chunks == NULL)
 		r->chunks_tail = NULL;
-	long long wait_ms = SUB_WAIT_CAP_MS;
-	if (r->deadline) {
-		wait_ms = r->deadline - sub_now_ms();
-		if (wait_ms < 0)
-			wait_ms = 0;
-		if (wait_ms > SUB_WAIT_CAP_MS)
-			wait_ms = SUB_WAIT_CAP_MS;
-	}
-	cJSON *req = taskcli_req("get");
-	cJSON *ids = cJSON_AddArrayToObject(req, "ids");
+	long long wait_ms = taskcli_park_ms(r->deadline);
+	cJSON *ids;
+	cJSON *req = taskcli_get_req(wait_ms, &ids);
 	for (int k = 0; k < c->n; k++)
 		cJSON_AddItemToArray(ids, cJSON_CreateStringReference(r->ids[c->idx[k]]));
-	cJSON_AddNumberToObject(req, "wait_ms", (double)wait_ms);
-	sub_ev *ev = calloc(1, sizeof *ev);
 	node_err err = {0};
-	int rc = ev ? 0 : node_err_set(&err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
-	if (rc == 0) {
-		ev->run = r;
-		ev->kind = EV_GET;
-		ev->chunk = c;
-		rc = node_client_call_async(r->t->cl, req, (int)wait_ms + r->t->call_ms, sub_on_reply, ev, &err);
-	}
-	cJSON_Delete(req);
-	if (rc != 0) {
-		free(ev);
+	if (sub_send(r, req, (int)wait_ms + r->t->call_ms, (sub_ev){.kind = EV_GET, .chunk = c}, &err) != 0) {
 		r->get_failed = 1;
 		sub_error(r, &err, "waiting for %d task%s: ", c->n, c->n == 1 ? "" : "s");
 		sub_chunk_free(c);
@@ -533,9 +512,7 @@ static void sub_print_ids(sub_run *r)
 			continue;
 		for (int i = bt->first; i < bt->first + bt->count; i++) {
 			if (r->t->json) {
-				fputs("{\"id\":", stdout);
-				taskcli_put_jstr(stdout, r->ids[i]);
-				fputs("}\n", stdout);
+				taskcli_put_id_line(stdout, r->ids[i], NULL);
 			} else {
 				fputs(r->ids[i], stdout);
 				fputc('\n', stdout);
@@ -548,37 +525,17 @@ static void sub_print_ids(sub_run *r)
 static void sub_print_result(sub_run *r, const cJSON *res, const char *id)
 {
 	const char *state = taskcli_str(res, "state");
-	const char *msg = taskcli_str(res, "error");
-	int ok = state && strcmp(state, "succeeded") == 0;
-	if (!ok)
+	if (!(state && strcmp(state, "succeeded") == 0))
 		r->failed++;
 	r->finished++;
-	if (r->t->json) {
-		taskcli_print_json(stdout, res);
-		return;
-	}
-	if (ok) {
-		fputs(id, stdout);
-		fputs(": ", stdout);
-		taskcli_put_result(stdout, res);
-		fputc('\n', stdout);
-		return;
-	}
-	fflush(stdout);
-	int col = r->t->ecolor;
-	fprintf(stderr, "%s: %s%s%s: %s\n", id, taskcli_color_on(col, state), state ? state : "?", taskcli_color_off(col),
-	    msg ? msg : "(no error message)");
+	taskcli_print_result(r->t, id, res, 1);
 }
 
 static void sub_print_timeout(sub_run *r, const char *id, const char *state)
 {
 	r->timed_out++;
 	if (r->t->json) {
-		fputs("{\"id\":", stdout);
-		taskcli_put_jstr(stdout, id);
-		fputs(",\"state\":", stdout);
-		taskcli_put_jstr(stdout, state ? state : "pending");
-		fputs("}\n", stdout);
+		taskcli_put_id_line(stdout, id, state ? state : "pending");
 		return;
 	}
 	fflush(stdout);
@@ -609,8 +566,7 @@ static void sub_handle_get(sub_run *r, sub_ev *ev)
 		sub_chunk_free(c);
 		return;
 	}
-	int64_t now = sub_now_ms();
-	int expired = r->deadline && now >= r->deadline;
+	int expired = r->deadline && taskcli_mono_ms() >= r->deadline;
 	int left = 0;
 	const cJSON *res = results->child;
 	for (int k = 0; k < c->n; k++, res = res->next) {
@@ -678,14 +634,8 @@ static sub_ev *sub_next_event(sub_run *r)
 {
 	pthread_mutex_lock(&r->lock);
 	while (r->head == NULL) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 100 * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		if (pthread_cond_timedwait(&r->cond, &r->lock, &until) == ETIMEDOUT)
+		/* Not longer: the loop looks for a stop request between events. */
+		if (taskcli_cond_wait_ms(&r->cond, &r->lock, 100) == ETIMEDOUT)
 			break;
 	}
 	sub_ev *ev = r->head;
@@ -703,8 +653,7 @@ static void sub_loop(sub_run *r)
 	for (;;) {
 		if (!r->stopped && node_stop_requested(r->t->ctx->stop)) {
 			r->stopped = 1;
-			fflush(stdout);
-			fprintf(stderr, "node submit: interrupted\n");
+			taskcli_warn(r->t, "interrupted");
 			if (r->exit_status == 0)
 				r->exit_status = NODE_EXIT_FAIL;
 			/* Fail what is in flight now rather than wait for it. */
@@ -752,9 +701,7 @@ static void sub_loop(sub_run *r)
 				continue;
 			r->unknown++;
 			if (r->t->json) {
-				fputs("{\"id\":", stdout);
-				taskcli_put_jstr(stdout, r->ids[i]);
-				fputs(",\"state\":\"unknown\"}\n", stdout);
+				taskcli_put_id_line(stdout, r->ids[i], "unknown");
 			} else {
 				fflush(stdout);
 				fprintf(stderr, "%s: submitted; result unknown (%s)\n", r->ids[i], r->stopped ? "interrupted" : "waiting failed");
@@ -766,17 +713,12 @@ static void sub_loop(sub_run *r)
 
 /* ---- building the tasks ---- */
 
-/* node submit TASK ARG...: one task from the command line. */
-static int sub_task_from_argv(taskcli *t, const node_args *a, cJSON *tasks)
-{
-	cJSON *task = cJSON_CreateObject();
-	cJSON_AddItemToArray(tasks, task);
-	cJSON_AddStringToObject(task, "name", a->pos[0]);
-	cJSON *args = cJSON_AddArrayToObject(task, "args");
-	for (int i = 1; i < a->npos; i++)
-		cJSON_AddItemToArray(args, taskcli_parse_arg(a->pos[i]));
-	return 0;
-}
+/* The command line's defaults for the tasks, and how to send them. */
+typedef struct sub_opts {
+	long long prio, batch, inflight;
+	const char *queue, *id;
+	cJSON *kwargs, *options; /* NULL when not given */
+} sub_opts;
 
 /* --kwargs / --options: a JSON object. */
 static int sub_object_opt(taskcli *t, const node_args *a, const char *name, cJSON **out)
@@ -792,6 +734,48 @@ static int sub_object_opt(taskcli *t, const node_args *a, const char *name, cJSO
 	}
 	*out = v;
 	return 0;
+}
+
+/* Usage errors, before anything is read or sent. */
+static int sub_read_opts(taskcli *t, const node_args *a, sub_opts *o)
+{
+	node_err err = {0};
+	memset(o, 0, sizeof *o);
+	if (node_args_int(a, "priority", 0, 9, -1, &o->prio, &err) != 0 || node_args_int(a, "batch", 1, 10000, 5000, &o->batch, &err) != 0 ||
+	    node_args_int(a, "inflight", 1, 64, 6, &o->inflight, &err) != 0)
+		return taskcli_usage(t, "%s", err.msg);
+	o->queue = node_args_get(a, "queue");
+	o->id = node_args_get(a, "id");
+	if (o->queue && !sub_name_ok(o->queue))
+		return taskcli_usage(t, "--queue: expected 1 to 128 characters of A-Z a-z 0-9 . _ : -, got \"%s\"", o->queue);
+	if (o->id && !sub_name_ok(o->id))
+		return taskcli_usage(t, "--id: expected 1 to 128 characters of A-Z a-z 0-9 . _ : -, got \"%s\"", o->id);
+	if (a->npos > 1) {
+		size_t n0 = strlen(a->pos[0]);
+		if (strcmp(a->pos[0], "-") == 0 || (n0 > 5 && strcmp(a->pos[0] + n0 - 5, ".json") == 0))
+			return taskcli_usage(t, "a task file takes no further arguments (got %d more after %s)", a->npos - 1, a->pos[0]);
+	}
+	int rc = sub_object_opt(t, a, "kwargs", &o->kwargs);
+	if (rc == 0)
+		rc = sub_object_opt(t, a, "options", &o->options);
+	if (rc != 0) {
+		cJSON_Delete(o->kwargs);
+		o->kwargs = NULL;
+	}
+	return rc;
+}
+
+/* node submit TASK ARG...: one task from the command line. */
+static cJSON *sub_task_from_argv(const node_args *a)
+{
+	cJSON *tasks = cJSON_CreateArray();
+	cJSON *task = cJSON_CreateObject();
+	cJSON_AddItemToArray(tasks, task);
+	cJSON_AddStringToObject(task, "name", a->pos[0]);
+	cJSON *args = cJSON_AddArrayToObject(task, "args");
+	for (int i = 1; i < a->npos; i++)
+		cJSON_AddItemToArray(args, taskcli_parse_arg(a->pos[i]));
+	return tasks;
 }
 
 /* Whether the single positional argument names a task file. */
@@ -812,202 +796,199 @@ static int sub_is_file(const node_args *a)
 	return 0;
 }
 
+/* The tasks, into r->tasks: a file's (or standard input's), else the one on
+ * the command line. */
+static int sub_load(sub_run *r, const node_args *a, const sub_opts *o)
+{
+	if (!sub_is_file(a)) {
+		r->tasks = sub_task_from_argv(a);
+		return 0;
+	}
+	node_err err = {0};
+	int from_stdin = strcmp(a->pos[0], "-") == 0;
+	char *text = NULL;
+	size_t len = 0;
+	r->src = from_stdin ? "standard input" : a->pos[0];
+	int rc = from_stdin ? sub_read_stdin(&text, &len, &err) : node_file_read(a->pos[0], SUB_MAX_FILE, &text, &len, &err);
+	if (rc == 0) {
+		rc = sub_parse_text(text, len, r->src, &r->tasks, &err);
+		free(text);
+	}
+	if (rc != 0) {
+		taskcli_warn(r->t, "%s", err.msg);
+		return rc == NODE_EINVAL ? NODE_EXIT_USAGE : NODE_EXIT_FAIL;
+	}
+	if (o->id && cJSON_GetArraySize(r->tasks) > 1)
+		return taskcli_usage(r->t, "--id gives one task an id, but %s holds %d tasks", r->src, cJSON_GetArraySize(r->tasks));
+	return 0;
+}
+
+/* Room for every task's id, batch and "done" mark. */
+static int sub_alloc(sub_run *r)
+{
+	size_t n = (size_t)cJSON_GetArraySize(r->tasks) + 1;
+	r->ntasks = (int)n - 1;
+	r->ids = calloc(n, sizeof *r->ids);
+	r->batches = calloc(n, sizeof *r->batches);
+	r->done = calloc(n, 1);
+	if (r->ids == NULL || r->batches == NULL || r->done == NULL) {
+		taskcli_warn(r->t, "out of memory");
+		return NODE_EXIT_FAIL;
+	}
+	return 0;
+}
+
+static void sub_free(sub_run *r)
+{
+	for (int k = 0; r->ids && k < r->ntasks; k++)
+		free(r->ids[k]);
+	free(r->ids);
+	free(r->batches);
+	free(r->done);
+	cJSON_Delete(r->tasks);
+}
+
+/* What a task leaves out, from --queue, --priority, --id, --kwargs, --options. */
+static void sub_defaults(cJSON *task, const sub_opts *o)
+{
+	if (!cJSON_IsObject(task))
+		return; /* sub_check_task says what is wrong */
+	if (o->queue && !cJSON_HasObjectItem(task, "queue"))
+		cJSON_AddStringToObject(task, "queue", o->queue);
+	if (o->prio >= 0 && !cJSON_HasObjectItem(task, "priority"))
+		cJSON_AddNumberToObject(task, "priority", (double)o->prio);
+	if (o->id && !cJSON_HasObjectItem(task, "id"))
+		cJSON_AddStringToObject(task, "id", o->id);
+	if (o->kwargs && !cJSON_HasObjectItem(task, "kwargs"))
+		cJSON_AddItemToObject(task, "kwargs", cJSON_Duplicate(o->kwargs, 1));
+	if (o->options && !cJSON_HasObjectItem(task, "options"))
+		cJSON_AddItemToObject(task, "options", cJSON_Duplicate(o->options, 1));
+}
+
+static void sub_seed(sub_rng *rng)
+{
+	node_err err = {0};
+	if (node_rand_bytes(rng->s, sizeof rng->s, &err) == 0)
+		return;
+	/* No system generator: ids need to be unique, not unguessable. */
+	uint64_t seed = (uint64_t)taskcli_mono_ms() ^ ((uint64_t)getpid() << 32);
+	for (int i = 0; i < 4; i++)
+		rng->s[i] = seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+}
+
+/* Task i's id, generated when it has none, into r->ids[i]. */
+static int sub_take_id(sub_run *r, int i, cJSON *task, sub_rng *rng)
+{
+	const char *tid = taskcli_str(task, "id");
+	char gen[37];
+	if (tid == NULL) {
+		sub_uuid(rng, gen);
+		cJSON_AddStringToObject(task, "id", gen);
+		tid = gen;
+	}
+	r->ids[i] = strdup(tid);
+	return r->ids[i] ? 0 : NODE_ENOMEM;
+}
+
+/* Put task i (about sz bytes) in the last batch, or start a new one: up to
+ * max tasks and about SUB_BATCH_BYTES each; *bytes counts the last batch's. */
+static void sub_batch_add(sub_run *r, int i, size_t sz, long long max, size_t *bytes)
+{
+	sub_batch *last = r->nbatches ? &r->batches[r->nbatches - 1] : NULL;
+	if (last == NULL || last->count >= max || (*bytes + sz > SUB_BATCH_BYTES && last->count > 0)) {
+		last = &r->batches[r->nbatches++];
+		last->first = i;
+		last->count = 0;
+		*bytes = 0;
+	}
+	last->count++;
+	*bytes += sz;
+}
+
+/* Fill in, check, name and batch every task before anything is sent. */
+static int sub_prepare(sub_run *r, const sub_opts *o)
+{
+	node_err err = {0};
+	sub_rng rng;
+	sub_seed(&rng);
+	int file_array = r->src && r->ntasks > 1;
+	size_t bytes = 0;
+	int i = 0;
+	for (cJSON *task = r->tasks->child; task; task = task->next, i++) {
+		sub_defaults(task, o);
+		char where[600];
+		if (file_array)
+			snprintf(where, sizeof where, "%s: [%d]", r->src, i);
+		else
+			snprintf(where, sizeof where, "%s", r->src ? r->src : "");
+		if (sub_check_task(task, where, &err) != 0) {
+			taskcli_warn(r->t, "%s", err.msg);
+			return NODE_EXIT_USAGE;
+		}
+		if (sub_take_id(r, i, task, &rng) != 0) {
+			taskcli_warn(r->t, "out of memory");
+			return NODE_EXIT_FAIL;
+		}
+		sub_batch_add(r, i, sub_json_size(task, 0), o->batch, &bytes);
+	}
+	return 0;
+}
+
+/* Send the prepared batches and with --wait wait for the results; closes
+ * the client. Returns the exit status. */
+static int sub_go(sub_run *r, const node_args *a, const sub_opts *o)
+{
+	r->wait = node_args_has(a, "wait");
+	r->wait_s = taskcli_wait_s(a);
+	if (r->wait)
+		taskcli_wait_calls(r->t);
+	r->inflight_max = (int)o->inflight;
+	r->deadline = taskcli_deadline(r->wait_s);
+	r->chunk_size = r->ntasks <= SUB_GET_SINGLE ? 1 : SUB_GET_CHUNK;
+	r->gets_max = r->ntasks <= SUB_GET_SINGLE ? SUB_GET_SINGLE : SUB_GET_INFLIGHT;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	static char outbuf[1 << 16];
+	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+	sub_loop(r);
+	fflush(stdout);
+	taskcli_close(r->t);
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	if (r->exit_status != 0)
+		return r->exit_status;
+	if (r->failed > 0)
+		return NODE_EXIT_FAIL;
+	if (r->timed_out > 0)
+		return NODE_EXIT_TIMEOUT;
+	return 0;
+}
+
 static int submit_main(node_ctx *ctx, const node_args *a)
 {
 	taskcli t;
-	memset(&t, 0, sizeof t);
-	t.ctx = ctx;
-	t.json = node_args_has(a, "json");
-	node_err err = {0};
-	long long prio, batch, inflight;
-	if (node_args_int(a, "priority", 0, 9, -1, &prio, &err) != 0 || node_args_int(a, "batch", 1, 10000, 5000, &batch, &err) != 0 ||
-	    node_args_int(a, "inflight", 1, 64, 6, &inflight, &err) != 0)
-		return taskcli_usage(&t, "%s", err.msg);
-	const char *queue = node_args_get(a, "queue");
-	const char *id = node_args_get(a, "id");
-	if (queue && !sub_name_ok(queue))
-		return taskcli_usage(&t, "--queue: expected 1 to 128 characters of A-Z a-z 0-9 . _ : -, got \"%s\"", queue);
-	if (id && !sub_name_ok(id))
-		return taskcli_usage(&t, "--id: expected 1 to 128 characters of A-Z a-z 0-9 . _ : -, got \"%s\"", id);
-	int wait = node_args_has(a, "wait");
-	long long wait_s = -1;
-	if (wait && node_args_get(a, "timeout")) /* the global --timeout, in seconds for --wait */
-		wait_s = strtoll(node_args_get(a, "timeout"), NULL, 10);
-	if (a->npos > 1) {
-		size_t n0 = strlen(a->pos[0]);
-		if (strcmp(a->pos[0], "-") == 0 || (n0 > 5 && strcmp(a->pos[0] + n0 - 5, ".json") == 0))
-			return taskcli_usage(&t, "a task file takes no further arguments (got %d more after %s)", a->npos - 1, a->pos[0]);
-	}
-	cJSON *kwargs = NULL, *options = NULL;
-	int rc = sub_object_opt(&t, a, "kwargs", &kwargs);
-	if (rc == 0)
-		rc = sub_object_opt(&t, a, "options", &options);
-	if (rc != 0) {
-		cJSON_Delete(kwargs);
+	sub_opts o;
+	taskcli_init(&t, ctx, a);
+	int rc = sub_read_opts(&t, a, &o);
+	if (rc != 0)
 		return rc;
-	}
-
-	/* The tasks, checked, with ids. */
-	cJSON *tasks = NULL;
-	const char *src = NULL;
-	if (sub_is_file(a)) {
-		src = strcmp(a->pos[0], "-") == 0 ? "standard input" : a->pos[0];
-		char *text = NULL;
-		size_t len = 0;
-		rc = strcmp(a->pos[0], "-") == 0 ? sub_read_stdin(&text, &len, &err) : node_file_read(a->pos[0], SUB_MAX_FILE, &text, &len, &err);
-		if (rc == 0) {
-			rc = sub_parse_text(text, len, src, &tasks, &err);
-			free(text);
-		}
-		if (rc != 0) {
-			cJSON_Delete(kwargs);
-			cJSON_Delete(options);
-			fprintf(stderr, "node submit: %s\n", err.msg);
-			return rc == NODE_EINVAL ? NODE_EXIT_USAGE : NODE_EXIT_FAIL;
-		}
-		if (id && cJSON_GetArraySize(tasks) > 1) {
-			cJSON_Delete(tasks);
-			cJSON_Delete(kwargs);
-			cJSON_Delete(options);
-			return taskcli_usage(&t, "--id gives one task an id, but %s holds %d tasks", src, cJSON_GetArraySize(tasks));
-		}
-	} else {
-		tasks = cJSON_CreateArray();
-		sub_task_from_argv(&t, a, tasks);
-	}
-	int ntasks = cJSON_GetArraySize(tasks);
-	char **ids = calloc((size_t)ntasks + 1, sizeof *ids);
-	sub_batch *batches = calloc((size_t)ntasks + 1, sizeof *batches);
-	if (ids == NULL || batches == NULL) {
-		fprintf(stderr, "node submit: out of memory\n");
-		free(ids);
-		free(batches);
-		cJSON_Delete(tasks);
-		cJSON_Delete(kwargs);
-		cJSON_Delete(options);
-		return NODE_EXIT_FAIL;
-	}
-	sub_rng rng;
-	if (node_rand_bytes(rng.s, sizeof rng.s, &err) != 0) {
-		uint64_t seed = (uint64_t)sub_now_ms() ^ ((uint64_t)getpid() << 32);
-		for (int i = 0; i < 4; i++)
-			rng.s[i] = seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-	}
-	int file_array = src && ntasks > 1;
-	int nbatches = 0;
-	size_t bytes = 0;
-	int i = 0;
-	rc = 0;
-	for (cJSON *task = tasks->child; task; task = task->next, i++) {
-		if (cJSON_IsObject(task)) {
-			if (queue && !cJSON_HasObjectItem(task, "queue"))
-				cJSON_AddStringToObject(task, "queue", queue);
-			if (prio >= 0 && !cJSON_HasObjectItem(task, "priority"))
-				cJSON_AddNumberToObject(task, "priority", (double)prio);
-			if (id && !cJSON_HasObjectItem(task, "id"))
-				cJSON_AddStringToObject(task, "id", id);
-			if (kwargs && !cJSON_HasObjectItem(task, "kwargs"))
-				cJSON_AddItemToObject(task, "kwargs", cJSON_Duplicate(kwargs, 1));
-			if (options && !cJSON_HasObjectItem(task, "options"))
-				cJSON_AddItemToObject(task, "options", cJSON_Duplicate(options, 1));
-		}
-		char where[600];
-		if (file_array)
-			snprintf(where, sizeof where, "%s: [%d]", src, i);
-		else
-			snprintf(where, sizeof where, "%s", src ? src : "");
-		if (sub_check_task(task, where, &err) != 0) {
-			rc = NODE_EXIT_USAGE;
-			fprintf(stderr, "node submit: %s\n", err.msg);
-			break;
-		}
-		const char *tid = taskcli_str(task, "id");
-		char gen[37];
-		if (tid == NULL) {
-			sub_uuid(&rng, gen);
-			cJSON_AddStringToObject(task, "id", gen);
-			tid = gen;
-		}
-		ids[i] = strdup(tid);
-		if (ids[i] == NULL) {
-			rc = NODE_EXIT_FAIL;
-			fprintf(stderr, "node submit: out of memory\n");
-			break;
-		}
-		/* Batches: up to --batch tasks and about SUB_BATCH_BYTES each. */
-		size_t sz = sub_json_size(task, 0);
-		if (nbatches == 0 || batches[nbatches - 1].count >= batch || (bytes + sz > SUB_BATCH_BYTES && batches[nbatches - 1].count > 0)) {
-			batches[nbatches].first = i;
-			batches[nbatches].count = 0;
-			nbatches++;
-			bytes = 0;
-		}
-		batches[nbatches - 1].count++;
-		bytes += sz;
-	}
-	cJSON_Delete(kwargs);
-	cJSON_Delete(options);
-	if (rc == 0 && ntasks > 0)
-		rc = taskcli_open(&t, ctx, a);
-	if (rc != 0 || ntasks == 0) {
-		for (int k = 0; k < ntasks; k++)
-			free(ids[k]);
-		free(ids);
-		free(batches);
-		cJSON_Delete(tasks);
-		return rc;
-	}
-	if (wait) /* --timeout was the wait, in seconds; calls use the configured limit */
-		t.call_ms = (int)node_conf_int(&ctx->conf, "defaults.timeout_ms", 5000);
-
 	sub_run r;
 	memset(&r, 0, sizeof r);
 	r.t = &t;
-	r.src = src;
-	r.tasks = tasks;
-	r.ntasks = ntasks;
-	r.ids = ids;
-	r.batches = batches;
-	r.done = calloc((size_t)ntasks + 1, 1);
-	if (r.done == NULL) {
-		fprintf(stderr, "node submit: out of memory\n");
-		taskcli_close(&t);
-		for (int k = 0; k < ntasks; k++)
-			free(ids[k]);
-		free(ids);
-		free(batches);
-		cJSON_Delete(tasks);
-		return NODE_EXIT_FAIL;
-	}
-	r.nbatches = nbatches;
-	r.inflight_max = (int)inflight;
-	r.wait = wait;
-	r.wait_s = wait_s;
-	r.deadline = wait_s >= 0 ? sub_now_ms() + wait_s * 1000 : 0;
-	r.chunk_size = ntasks <= SUB_GET_SINGLE ? 1 : SUB_GET_CHUNK;
-	r.gets_max = ntasks <= SUB_GET_SINGLE ? SUB_GET_SINGLE : SUB_GET_INFLIGHT;
-	pthread_mutex_init(&r.lock, NULL);
-	pthread_cond_init(&r.cond, NULL);
-	static char outbuf[1 << 16];
-	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
-	sub_loop(&r);
-	fflush(stdout);
-	taskcli_close(&t);
-	pthread_cond_destroy(&r.cond);
-	pthread_mutex_destroy(&r.lock);
-	for (int k = 0; k < ntasks; k++)
-		free(ids[k]);
-	free(ids);
-	free(batches);
-	free(r.done);
-	cJSON_Delete(tasks);
-	if (r.exit_status != 0)
-		return r.exit_status;
-	if (r.failed > 0)
-		return NODE_EXIT_FAIL;
-	if (r.timed_out > 0)
-		return NODE_EXIT_TIMEOUT;
-	return 0;
+	rc = sub_load(&r, a, &o);
+	if (rc == 0)
+		rc = sub_alloc(&r);
+	if (rc == 0)
+		rc = sub_prepare(&r, &o);
+	cJSON_Delete(o.kwargs);
+	cJSON_Delete(o.options);
+	/* An empty task file submits nothing, and needs no broker. */
+	if (rc == 0 && r.ntasks > 0)
+		rc = taskcli_open(&t, ctx, a);
+	if (rc == 0 && r.ntasks > 0)
+		rc = sub_go(&r, a, &o);
+	sub_free(&r);
+	return rc;
 }
 
 const node_cmd node_cmd_submit = {

@@ -19,7 +19,7 @@ static int taskcli_want_color(int fd)
 	return isatty(fd);
 }
 
-int taskcli_open(taskcli *t, node_ctx *ctx, const node_args *a)
+void taskcli_init(taskcli *t, node_ctx *ctx, const node_args *a)
 {
 	memset(t, 0, sizeof *t);
 	t->ctx = ctx;
@@ -27,11 +27,16 @@ int taskcli_open(taskcli *t, node_ctx *ctx, const node_args *a)
 	t->color = taskcli_want_color(1);
 	t->ecolor = taskcli_want_color(2);
 	t->call_ms = ctx->timeout_ms > 0 ? ctx->timeout_ms : 5000;
+}
+
+int taskcli_open(taskcli *t, node_ctx *ctx, const node_args *a)
+{
+	taskcli_init(t, ctx, a);
 	node_err err = {0};
 	const char *url = node_args_get(a, "broker");
 	if (url == NULL || *url == '\0') {
 		if (node_conf_role_url(&ctx->conf, "broker", "listen", &url, &err) != 0) {
-			fprintf(stderr, "node %s: %s, or give --broker URL\n", ctx->cmd->name, err.msg);
+			taskcli_warn(t, "%s, or give --broker URL", err.msg);
 			return NODE_EXIT_CONFIG;
 		}
 	}
@@ -39,7 +44,7 @@ int taskcli_open(taskcli *t, node_ctx *ctx, const node_args *a)
 	if (node_client_open(&t->cl, url, "broker", &ctx->wire, &err) != 0) {
 		t->cl = NULL;
 		if (err.rc == NODE_EINVAL) { /* a URL nng does not understand */
-			fprintf(stderr, "node %s: %s\n", ctx->cmd->name, err.msg);
+			taskcli_warn(t, "%s", err.msg);
 			return NODE_EXIT_USAGE;
 		}
 		return taskcli_fail(t, &err);
@@ -64,24 +69,42 @@ int taskcli_exit_for(const node_err *err)
 	return NODE_EXIT_FAIL;
 }
 
-int taskcli_fail(const taskcli *t, const node_err *err)
+static const char *taskcli_name(const taskcli *t)
+{
+	return t && t->ctx && t->ctx->cmd ? t->ctx->cmd->name : "";
+}
+
+/* "node CMD: <formatted>" without the newline. stdout goes first so that
+ * what was printed before the message stays before it. */
+static void taskcli_vsay(const taskcli *t, const char *fmt, va_list ap)
 {
 	fflush(stdout);
-	const char *name = t && t->ctx && t->ctx->cmd ? t->ctx->cmd->name : "";
-	fprintf(stderr, "node %s: %s\n", name, err->msg);
+	fprintf(stderr, "node %s: ", taskcli_name(t));
+	vfprintf(stderr, fmt, ap);
+}
+
+void taskcli_warn(const taskcli *t, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	taskcli_vsay(t, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int taskcli_fail(const taskcli *t, const node_err *err)
+{
+	taskcli_warn(t, "%s", err->msg);
 	return taskcli_exit_for(err);
 }
 
 int taskcli_usage(const taskcli *t, const char *fmt, ...)
 {
-	fflush(stdout);
-	const char *name = t && t->ctx && t->ctx->cmd ? t->ctx->cmd->name : "";
-	fprintf(stderr, "node %s: ", name);
 	va_list ap;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	taskcli_vsay(t, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n(see node %s --help)\n", name);
+	fprintf(stderr, "\n(see node %s --help)\n", taskcli_name(t));
 	return NODE_EXIT_USAGE;
 }
 
@@ -102,6 +125,25 @@ int taskcli_call(taskcli *t, const cJSON *req, cJSON **reply)
 	cJSON_Delete(*reply);
 	*reply = NULL;
 	return taskcli_fail(t, &err);
+}
+
+int taskcli_query(taskcli *t, node_ctx *ctx, const node_args *a, cJSON *req, cJSON **reply)
+{
+	*reply = NULL;
+	int rc = taskcli_open(t, ctx, a);
+	if (rc == 0)
+		rc = taskcli_call(t, req, reply);
+	cJSON_Delete(req);
+	if (rc != 0)
+		taskcli_close(t);
+	return rc;
+}
+
+int taskcli_finish(taskcli *t, cJSON *reply, int rc)
+{
+	cJSON_Delete(reply);
+	taskcli_close(t);
+	return rc;
 }
 
 typedef struct taskcli_wait {
@@ -143,14 +185,8 @@ int taskcli_call_parked(taskcli *t, const cJSON *req, int timeout_ms, cJSON **re
 	int stopped = 0;
 	pthread_mutex_lock(&w.lock);
 	while (!w.done) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 100 * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&w.cond, &w.lock, &until);
+		/* Short waits: a stop request has no way to wake the condition. */
+		taskcli_cond_wait_ms(&w.cond, &w.lock, 100);
 		if (!w.done && node_stop_requested(t->ctx->stop)) {
 			stopped = 1;
 			break;
@@ -174,6 +210,59 @@ int taskcli_call_parked(taskcli *t, const cJSON *req, int timeout_ms, cJSON **re
 	return w.rc;
 }
 
+int taskcli_cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock, long ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	return pthread_cond_timedwait(cond, lock, &until);
+}
+
+/* ---- waiting for results ---- */
+
+long long taskcli_wait_s(const node_args *a)
+{
+	const char *s = node_args_get(a, "timeout");
+	if (!node_args_has(a, "wait") || s == NULL)
+		return -1;
+	return strtoll(s, NULL, 10);
+}
+
+void taskcli_wait_calls(taskcli *t)
+{
+	t->call_ms = (int)node_conf_int(&t->ctx->conf, "defaults.timeout_ms", 5000);
+}
+
+int64_t taskcli_deadline(long long wait_s)
+{
+	return wait_s >= 0 ? taskcli_mono_ms() + wait_s * 1000 : 0;
+}
+
+long long taskcli_park_ms(int64_t deadline)
+{
+	if (deadline == 0)
+		return TASKCLI_WAIT_CAP_MS;
+	long long ms = deadline - taskcli_mono_ms();
+	if (ms < 0)
+		return 0;
+	return ms > TASKCLI_WAIT_CAP_MS ? TASKCLI_WAIT_CAP_MS : ms;
+}
+
+cJSON *taskcli_get_req(long long wait_ms, cJSON **ids)
+{
+	cJSON *req = taskcli_req("get");
+	*ids = cJSON_AddArrayToObject(req, "ids");
+	cJSON_AddNumberToObject(req, "wait_ms", (double)wait_ms);
+	return req;
+}
+
+/* ---- replies ---- */
+
 const char *taskcli_str(const cJSON *o, const char *key)
 {
 	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
@@ -188,6 +277,14 @@ double taskcli_num(const cJSON *o, const char *key, double fallback)
 int taskcli_has_num(const cJSON *o, const char *key)
 {
 	return cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+void taskcli_fmt_int(const cJSON *o, const char *key, char *out, size_t n)
+{
+	if (taskcli_has_num(o, key))
+		snprintf(out, n, "%.0f", taskcli_num(o, key, 0));
+	else
+		snprintf(out, n, "-");
 }
 
 void taskcli_print_json(FILE *f, const cJSON *v)
@@ -226,6 +323,17 @@ void taskcli_put_jstr(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+void taskcli_put_id_line(FILE *f, const char *id, const char *state)
+{
+	fputs("{\"id\":", f);
+	taskcli_put_jstr(f, id);
+	if (state) {
+		fputs(",\"state\":", f);
+		taskcli_put_jstr(f, state);
+	}
+	fputs("}\n", f);
+}
+
 void taskcli_put_result(FILE *f, const cJSON *entry)
 {
 	/* value_json is the exact text when the value holds numbers a double cannot. */
@@ -259,6 +367,26 @@ void taskcli_put_value(FILE *f, const cJSON *v)
 	cJSON_free(s);
 }
 
+void taskcli_print_result(const taskcli *t, const char *id, const cJSON *entry, int named)
+{
+	const char *state = taskcli_str(entry, "state");
+	if (t->json) {
+		taskcli_print_json(stdout, entry);
+	} else if (state && strcmp(state, "succeeded") == 0) {
+		if (named) {
+			fputs(id, stdout);
+			fputs(": ", stdout);
+		}
+		taskcli_put_result(stdout, entry);
+		fputc('\n', stdout);
+	} else {
+		const char *msg = taskcli_str(entry, "error");
+		fflush(stdout);
+		fprintf(stderr, "%s: %s%s%s: %s\n", id, taskcli_color_on(t->ecolor, state), state ? state : "?",
+		    taskcli_color_off(t->ecolor), msg ? msg : "(no error message)");
+	}
+}
+
 int taskcli_state_finished(const char *state)
 {
 	return state && (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 || strcmp(state, "dead") == 0);
@@ -290,6 +418,13 @@ int64_t taskcli_wall_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t taskcli_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -435,4 +570,47 @@ void taskcli_table_free(taskcli_table *tb)
 		free(tb->cells[i]);
 	free(tb->cells);
 	memset(tb, 0, sizeof *tb);
+}
+
+void taskcli_table_items(const cJSON *items, int ncols, const char *align, const char *const *heads,
+    void (*row)(taskcli_table *tb, const cJSON *item))
+{
+	taskcli_table tb;
+	const cJSON *item;
+	taskcli_table_init(&tb, ncols, align, heads);
+	cJSON_ArrayForEach(item, items)
+		row(&tb, item);
+	taskcli_table_print(&tb, stdout);
+	taskcli_table_free(&tb);
+}
+
+/* ---- listing commands ---- */
+
+int taskcli_list(const taskcli *t, const cJSON *items, const char *empty)
+{
+	const cJSON *item;
+	if (t->json) {
+		cJSON_ArrayForEach(item, items)
+			taskcli_print_json(stdout, item);
+		return 0;
+	}
+	if (cJSON_GetArraySize(items) == 0) {
+		printf("%s\n", empty);
+		return 0;
+	}
+	return 1;
+}
+
+int taskcli_list_main(node_ctx *ctx, const node_args *a, const char *op, const char *empty,
+    void (*table)(const cJSON *items))
+{
+	taskcli t;
+	cJSON *reply = NULL;
+	int rc = taskcli_query(&t, ctx, a, taskcli_req(op), &reply);
+	if (rc != 0)
+		return rc;
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(reply, op);
+	if (taskcli_list(&t, items, empty))
+		table(items);
+	return taskcli_finish(&t, reply, 0);
 }

@@ -4,20 +4,7 @@
 # that reports a task it does not hold changes nothing; clients that go away
 # while parked (get, fetch) leave nothing parked behind.
 . "$(dirname "$0")/../lib.sh"
-PORT=$(free_port)
-URL=tcp://127.0.0.1:$PORT
-cat >"$T/c.json" <<JSON
-{
-  "cluster": "badinput-test",
-  "defaults": { "timeout_ms": 5000 },
-  "limits": { "max_message": 65536 },
-  "nodes": {
-    "b": { "host": "127.0.0.1", "roles": { "broker": { "listen": "$URL", "lease_ms": 1500 } } }
-  }
-}
-JSON
-export NODE_CONFIG="$T/c.json"
-DATA="$T/data-b/broker"
+cluster_file badinput-test '"lease_ms": 1500' '' '"limits": { "max_message": 65536 }'
 
 # req NAME JSON|@FILE [TIMEOUT_MS]: one call; reply or error in $T/NAME, exit status in $RC
 req() {
@@ -37,10 +24,8 @@ wait_parked() { # wait_parked N: until info says N parked calls (bounded: 5 s)
 	echo "parked is $(parked), not $1" >&2
 	return 1
 }
-finishes() { cat "$DATA"/*.log 2>/dev/null | grep -a -o "\"t\":\"f\",\"id\":\"$1\"" | wc -l; }
 
-start broker "$NODE" --name b --data-dir "$T/data-b" broker
-wait_for "$T/broker.log" 'listening on' || { fail "broker did not start"; finish; }
+start_broker || { fail "broker did not start"; finish; }
 
 # ---- submit with bad arguments: bad_args, and nothing is created ----
 req s1 '{"op":"submit","tasks":{"name":"add","args":[1,2]}}'
@@ -194,8 +179,7 @@ check "all three are gone once their clients are killed" wait_parked 0
 check "the broker answers ping at the end" alive
 check "the broker logged no error" sh -c "! grep -q ' error \|twice' '$T/broker.log'"
 
-stop_pid "$PID_broker"
-check "the broker stops cleanly" [ "$STOP_RC" = 0 ]
+stop_cluster "$PID_broker"
 check "nothing was logged at error level during shutdown" sh -c "! grep -q ' error ' '$T/broker.log'"
-check "no sanitizer report in any log or output" sh -c "! grep -rlE '(Address|Leak|Undefined)Sanitizer|runtime error:' '$T'"
+check_no_sanitizer
 finish

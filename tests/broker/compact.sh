@@ -6,30 +6,11 @@
 # after a restart (SIGTERM, and kill -9) every task still has its result.
 . "$(dirname "$0")/../lib.sh"
 N=${COMPACT_TASKS:-30000}
-PORT=$(free_port)
-URL=tcp://127.0.0.1:$PORT
-cat >"$T/c.json" <<JSON
-{
-  "cluster": "compact-test",
-  "defaults": { "timeout_ms": 5000 },
-  "queues": { "scratch": { "result_ttl_s": 1 } },
-  "nodes": {
-    "b": { "host": "127.0.0.1", "roles": { "broker": { "listen": "$URL", "lease_ms": 1500, "compact_mb": 1, "segment_mb": 1 } } },
-    "w": { "host": "127.0.0.1", "roles": { "worker": { "queues": ["default", "scratch"], "concurrency": 2 } } }
-  }
-}
-JSON
-export NODE_CONFIG="$T/c.json"
-DATA="$T/data-b/broker"
+cluster_file compact-test '"lease_ms": 1500, "compact_mb": 1, "segment_mb": 1' '"queues": ["default", "scratch"], "concurrency": 2' '"queues": { "scratch": { "result_ttl_s": 1 } }'
 dir_kb() { du -sk "$DATA" | cut -f1; }
-start_broker() {
-	start broker "$NODE" --name b --data-dir "$T/data-b" broker
-	wait_for "$T/broker.log" 'listening on' 20
-}
 
-start_broker || { fail "broker did not start"; finish; }
-start w "$NODE" --name w --data-dir "$T/data-w" worker
-wait_for "$T/w.log" 'consuming' || { fail "worker did not start"; finish; }
+start_broker 20 || { fail "broker did not start"; finish; }
+start_worker W w || finish
 
 "$TOOLS/loadgen" submit "$URL" "$N" c >"$T/submit.log" 2>&1
 check "loadgen submits $N tasks" [ $? = 0 ]
@@ -78,7 +59,7 @@ check "right after compaction every task has its result" grep -q "succeeded $N w
 stop_pid "$PID_broker"
 check "the broker stops cleanly" [ "$STOP_RC" = 0 ]
 mv "$T/broker.log" "$T/broker-1.log"
-start_broker || { fail "broker did not restart"; finish; }
+start_broker 20 || { fail "broker did not restart"; finish; }
 check "recovery reads the snapshot: at least $N tasks" python3 -c "
 import re; m = re.search(r': (\d+) tasks from', open('$T/broker.log').read())
 assert m and int(m.group(1)) >= $N, m and m.group(0)"
@@ -88,14 +69,14 @@ check "after a restart every task still has its correct result" grep -q "succeed
 cat "$T/check3.log"
 "$NODE" submit add 1 2 --id after-compact --wait --timeout 20 >"$T/ac" 2>&1
 check "new tasks run after the restart" grep -q ': 3$' "$T/ac"
-kill -KILL "$PID_broker"; wait "$PID_broker" 2>/dev/null
+kill9 "$PID_broker"
 mv "$T/broker.log" "$T/broker-2.log"
-start_broker || { fail "broker did not restart after kill -9"; finish; }
+start_broker 20 || { fail "broker did not restart after kill -9"; finish; }
 "$TOOLS/loadgen" check "$URL" "$N" c 10 >"$T/check4.log" 2>&1
 check "after kill -9 too" grep -q "succeeded $N wrong 0 unfinished 0" "$T/check4.log"
 "$NODE" result after-compact >"$T/ac2" 2>&1
 check "and the task after the compaction is there" grep -qx 3 "$T/ac2"
 
 for p in $PID_w $PID_broker; do stop_pid "$p"; done
-check "no sanitizer report in any log or output" sh -c "! grep -rlE '(Address|Leak|Undefined)Sanitizer|runtime error:' '$T'"
+check_no_sanitizer
 finish

@@ -3,59 +3,8 @@
 # instead of killing workers forever; it can be listed, requeued (and then a
 # worker finishes it) and purged.
 . "$(dirname "$0")/../lib.sh"
-PORT=$(free_port)
-URL=tcp://127.0.0.1:$PORT
-cat >"$T/c.json" <<JSON
-{
-  "cluster": "dead-test",
-  "defaults": { "timeout_ms": 5000 },
-  "queues": { "fragile": { "max_deliveries": 2 } },
-  "nodes": {
-    "b": { "host": "127.0.0.1", "roles": { "broker": { "listen": "$URL", "lease_ms": 1500 } } },
-    "w": { "host": "127.0.0.1", "roles": { "worker": { "concurrency": 1 } } }
-  }
-}
-JSON
-export NODE_CONFIG="$T/c.json"
-DATA="$T/data-b/broker"
-
-# st ID: `node status ID --json` into $T/st-ID.json; field ID KEY prints one member
-st() { "$NODE" status "$1" --json >"$T/st-$1.json" 2>/dev/null; }
-field() {
-	python3 -c 'import json, sys
-try: d = json.load(open(sys.argv[1]))
-except Exception: d = {}
-v = d.get(sys.argv[2])
-print("" if v is None else v)' "$T/st-$1.json" "$2"
-}
-# wait_state ID STATE [WORKER] [SECONDS]: until the task is in STATE (run by WORKER), bounded
-wait_state() {
-	i=0; lim=$(( ${4:-10} * 10 ))
-	while [ $i -lt $lim ]; do
-		st "$1"
-		grep -q "\"state\":\"$2\"" "$T/st-$1.json" && { [ -z "${3:-}" ] || grep -q "\"worker\":\"$3\"" "$T/st-$1.json"; } && return 0
-		sleep 0.1; i=$((i + 1))
-	done
-	echo "task $1 is not $2${3:+ on $3} after ${4:-10} s: $(cat "$T/st-$1.json" 2>/dev/null)" >&2
-	return 1
-}
-# start_worker VAR LOGNAME ARGS...: start a worker, wait for "consuming", put its name in VAR
-start_worker() {
-	var=$1 lname=$2; shift 2
-	start "$lname" "$NODE" --name w --data-dir "$T/data-$lname" worker "$@"
-	wait_for "$T/$lname.log" 'consuming' || { fail "worker $lname did not start"; return 1; }
-	eval "$var=\$(sed -n 's/.*worker \([^ ]*\) consuming.*/\1/p' \"\$T/\$lname.log\" | head -1)"
-}
-# finishes ID: how many result records ("t":"f") the journal holds for ID
-finishes() {
-	cat "$DATA"/*.log 2>/dev/null | grep -a -o "\"t\":\"f\",\"id\":\"$1\"" | wc -l
-}
-kill9() { # kill9 PID: SIGKILL one of ours and reap it
-	kill -KILL "$1" 2>/dev/null; wait "$1" 2>/dev/null
-}
-
-start broker "$NODE" --name b --data-dir "$T/data-b" broker
-wait_for "$T/broker.log" 'listening on' || { fail "broker did not start"; finish; }
+cluster_file dead-test '"lease_ms": 1500' '"concurrency": 1' '"queues": { "fragile": { "max_deliveries": 2 } }'
+start_broker || { fail "broker did not start"; finish; }
 
 # ---- a task that kills its workers goes to dead letters (fragile: max_deliveries 2) ----
 start_worker WC wc --queues fragile --concurrency 2
@@ -109,7 +58,6 @@ check "the dead list is empty after purge" grep -q '^no dead tasks$' "$T/dl3"
 check "a purged task is pending (forgotten)" grep -q 'not ready (state pending)' "$T/d2"
 check "d-1 has one result record ($(finishes d-1))" [ "$(finishes d-1)" = 1 ]
 
-for p in $PID_we $PID_broker; do stop_pid "$p"; done
-check "the broker stops cleanly" [ "$STOP_RC" = 0 ]
-check "no sanitizer report in any log or output" sh -c "! grep -rlE '(Address|Leak|Undefined)Sanitizer|runtime error:' '$T'"
+stop_cluster $PID_we $PID_broker
+check_no_sanitizer
 finish

@@ -22,25 +22,12 @@ disk_cleanup() {
 }
 trap disk_cleanup EXIT INT TERM
 
-PORT=$(free_port)
-URL=tcp://127.0.0.1:$PORT
-cat >"$T/c.json" <<JSON
-{
-  "cluster": "diskfull-test",
-  "defaults": { "timeout_ms": 5000 },
-  "nodes": {
-    "b": { "host": "127.0.0.1", "roles": { "broker": { "listen": "$URL", "lease_ms": 1500 } } },
-    "w": { "host": "127.0.0.1", "roles": { "worker": { "concurrency": 2 } } }
-  }
-}
-JSON
-export NODE_CONFIG="$T/c.json"
+cluster_file diskfull-test '"lease_ms": 1500' '"concurrency": 2'
+BROKER_DIR="$DISK/data" DATA="$DISK/data/broker"
 free_kb() { df -k --output=avail "$DISK" | tail -1 | tr -d ' '; }
 
-start broker "$NODE" --name b --data-dir "$DISK/data" broker
-wait_for "$T/broker.log" 'listening on' || { fail "broker did not start"; finish; }
-start w "$NODE" --name w --data-dir "$T/data-w" worker
-wait_for "$T/w.log" 'consuming' || { fail "worker did not start"; finish; }
+start_broker || { fail "broker did not start"; finish; }
+start_worker W w || finish
 for i in 1 2 3; do "$NODE" submit add "$i" 10 --id "early-$i" --wait --timeout 20 >/dev/null 2>&1; done
 "$NODE" submit echo waiting --queue nobody --id early-q >/dev/null 2>&1
 "$NODE" result early-3 >"$T/e3" 2>&1
@@ -110,8 +97,7 @@ check "the task that finished while the disk was full shows its result" grep -qx
 stop_pid "$PID_broker"
 check "the broker stops cleanly" [ "$STOP_RC" = 0 ]
 mv "$T/broker.log" "$T/broker-1.log"
-start broker "$NODE" --name b --data-dir "$DISK/data" broker
-wait_for "$T/broker.log" 'listening on' || { fail "broker did not restart"; finish; }
+start_broker || { fail "broker did not restart"; finish; }
 n=0
 for pair in early-1:11 early-2:12 early-3:13 after-1:42 after-b1:101 after-b3:103; do
 	[ "$("$NODE" result "${pair%%:*}" 2>&1)" = "${pair#*:}" ] && n=$((n + 1))
@@ -124,5 +110,5 @@ check "and exactly one result record ($(cat "$DISK/data/broker"/*.log | grep -a 
 "$NODE" result full-1 >"$T/f1b" 2>&1
 check "the refused tasks did not come back" grep -q 'state pending' "$T/f1b"
 check "recovery found no damage" sh -c "! grep -q 'cut a torn\|skipped a record\|damaged' '$T/broker.log'"
-check "no sanitizer report in any log or output" sh -c "! grep -rlE '(Address|Leak|Undefined)Sanitizer|runtime error:' '$T'"
+check_no_sanitizer
 finish

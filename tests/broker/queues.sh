@@ -3,21 +3,7 @@
 # again once it drains; a queue's result time to live (result_ttl_s) makes a
 # finished task's result disappear (state pending) after it.
 . "$(dirname "$0")/../lib.sh"
-PORT=$(free_port)
-URL=tcp://127.0.0.1:$PORT
-cat >"$T/c.json" <<JSON
-{
-  "cluster": "queues-test",
-  "defaults": { "timeout_ms": 5000 },
-  "queues": { "small": { "max_length": 10 }, "brief": { "result_ttl_s": 1 } },
-  "nodes": {
-    "b": { "host": "127.0.0.1", "roles": { "broker": { "listen": "$URL", "lease_ms": 1500 } } },
-    "w": { "host": "127.0.0.1", "roles": { "worker": { "concurrency": 2 } } }
-  }
-}
-JSON
-export NODE_CONFIG="$T/c.json"
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+cluster_file queues-test '"lease_ms": 1500' '"concurrency": 2' '"queues": { "small": { "max_length": 10 }, "brief": { "result_ttl_s": 1 } }'
 qfield() { # qfield QUEUE KEY: one member of `node queues --json`
 	"$NODE" queues --json 2>/dev/null | python3 -c '
 import json, sys
@@ -26,10 +12,8 @@ for l in sys.stdin:
     if q["name"] == sys.argv[1]: print(q.get(sys.argv[2]))' "$1" "$2"
 }
 
-start broker "$NODE" --name b --data-dir "$T/data-b" broker
-wait_for "$T/broker.log" 'listening on' || { fail "broker did not start"; finish; }
-start w "$NODE" --name w --data-dir "$T/data-w" worker --queues default,brief
-wait_for "$T/w.log" 'consuming' || { fail "worker did not start"; finish; }
+start_broker || { fail "broker did not start"; finish; }
+start_worker W w --queues default,brief || finish
 
 # ---- queue full: max_length 10, nobody consumes "small" yet ----
 n=0
@@ -58,8 +42,7 @@ check "other queues are unaffected: a submit to default runs" grep -q ': 4$' "$T
 check "and a submit to brief runs" grep -q ': 6$' "$T/other2"
 "$NODE" ping "$URL" >/dev/null 2>&1
 check "the broker answers ping" [ $? = 0 ]
-start ws "$NODE" --name w --data-dir "$T/data-ws" worker --queues small
-wait_for "$T/ws.log" 'consuming' || fail "the small worker did not start"
+start_worker WS ws --queues small
 "$NODE" result s-10 --wait --timeout 20 >"$T/s10" 2>&1
 check "a worker drains the full queue" grep -qx 10 "$T/s10"
 i=0
@@ -91,14 +74,12 @@ check "results on queues without a short time to live stay" grep -qx 10 "$T/s10b
 # the expiry survives a restart: the forgotten task does not come back
 stop_pid "$PID_broker"
 mv "$T/broker.log" "$T/broker-1.log"
-start broker "$NODE" --name b --data-dir "$T/data-b" broker
-wait_for "$T/broker.log" 'listening on' || fail "broker did not restart"
+start_broker || fail "broker did not restart"
 "$NODE" result ttl-1 >"$T/ttl3" 2>&1
 check "after a restart the expired result is still gone" grep -q 'not ready (state pending)' "$T/ttl3"
 "$NODE" result s-10 >"$T/s10c" 2>&1
 check "after a restart other results are there" grep -qx 10 "$T/s10c"
 
-for p in $PID_ws $PID_w $PID_broker; do stop_pid "$p"; done
-check "the broker stops cleanly" [ "$STOP_RC" = 0 ]
-check "no sanitizer report in any log or output" sh -c "! grep -rlE '(Address|Leak|Undefined)Sanitizer|runtime error:' '$T'"
+stop_cluster $PID_ws $PID_w $PID_broker
+check_no_sanitizer
 finish

@@ -3,25 +3,8 @@
 # or error, every queued task, and dead letters; workers register again and
 # carry on.
 . "$(dirname "$0")/../lib.sh"
-PORT=$(free_port)
-URL=tcp://127.0.0.1:$PORT
-cat >"$T/c.json" <<JSON
-{
-  "cluster": "restart-test",
-  "defaults": { "timeout_ms": 5000 },
-  "queues": { "poison": { "max_deliveries": 1 } },
-  "nodes": {
-    "b": { "host": "127.0.0.1", "roles": { "broker": { "listen": "$URL", "lease_ms": 1500, "batch_ms": 50 } } },
-    "w": { "host": "127.0.0.1", "roles": { "worker": { "concurrency": 2 } } }
-  }
-}
-JSON
-export NODE_CONFIG="$T/c.json"
+cluster_file restart-test '"lease_ms": 1500, "batch_ms": 50' '"concurrency": 2' '"queues": { "poison": { "max_deliveries": 1 } }'
 FIB90=2880067194370816120
-start_broker() {
-	start broker "$NODE" --name b --data-dir "$T/data-b" broker
-	wait_for "$T/broker.log" 'listening on' 20
-}
 # results_there WHEN: every finished task answers as before
 results_there() {
 	"$NODE" result r-add >"$T/ra" 2>&1
@@ -47,10 +30,8 @@ assert d.get('worker') == '$WNAME' and d['finished_ms'] >= d.get('started_ms', 0
 	check "$1: a dead letter is still dead" grep -q '^r-dead  *echo  *poison  *1 ' "$T/rd"
 }
 
-start_broker || { fail "broker did not start"; finish; }
-start w "$NODE" --name w --data-dir "$T/data-w" worker
-wait_for "$T/w.log" 'consuming' || { fail "worker did not start"; finish; }
-WNAME=$(sed -n 's/.*worker \([^ ]*\) consuming.*/\1/p' "$T/w.log" | head -1)
+start_broker 20 || { fail "broker did not start"; finish; }
+start_worker WNAME w || finish
 "$NODE" submit add 2 3 --id r-add --wait --timeout 20 >/dev/null 2>&1
 "$NODE" submit fibo 90 --id r-fibo --wait --timeout 20 >/dev/null 2>&1
 "$NODE" submit echo '{"a":[1,"x"],"b":null}' --id r-echo --wait --timeout 20 >/dev/null 2>&1
@@ -68,7 +49,7 @@ results_there "before any restart"
 stop_pid "$PID_broker"
 check "SIGTERM: the broker exits 0" [ "$STOP_RC" = 0 ]
 mv "$T/broker.log" "$T/broker-1.log"
-start_broker || { fail "broker did not restart after SIGTERM"; finish; }
+start_broker 20 || { fail "broker did not restart after SIGTERM"; finish; }
 check "it recovers 6 tasks from its journal" grep -q 'journal .*: 6 tasks from' "$T/broker.log"
 results_there "after a clean restart"
 check "the worker registers again" wait_for "$T/w.log" 'registered again' 10
@@ -76,9 +57,9 @@ check "the worker registers again" wait_for "$T/w.log" 'registered again' 10
 check "after a clean restart new tasks run" grep -q '^r-new1: 42$' "$T/n1"
 
 sleep 0.3 # (results seen a moment before a kill -9: see the loop below)
-kill -KILL "$PID_broker"; wait "$PID_broker" 2>/dev/null
+kill9 "$PID_broker"
 mv "$T/broker.log" "$T/broker-2.log"
-start_broker || { fail "broker did not restart after kill -9"; finish; }
+start_broker 20 || { fail "broker did not restart after kill -9"; finish; }
 check "after kill -9 it recovers 7 tasks" grep -q 'journal .*: 7 tasks from' "$T/broker.log"
 results_there "after kill -9"
 "$NODE" result r-new1 >"$T/n1b" 2>&1
@@ -90,9 +71,9 @@ check "the worker registers again after the kill" [ "$(grep -c 'registered again
 check "after kill -9 new tasks run" grep -q '^r-new2: 2$' "$T/n2"
 # kill -9 right after acknowledged submits (fsync batch: acknowledged means on disk)
 for i in 1 2 3 4 5; do "$NODE" submit echo "$i" --queue idle --id "r-ack-$i" >/dev/null 2>&1; done
-kill -KILL "$PID_broker"; wait "$PID_broker" 2>/dev/null
+kill9 "$PID_broker"
 mv "$T/broker.log" "$T/broker-3.log"
-start_broker || { fail "broker did not restart after the second kill -9"; finish; }
+start_broker 20 || { fail "broker did not restart after the second kill -9"; finish; }
 n=0
 for i in 1 2 3 4 5; do "$NODE" result "r-ack-$i" 2>&1 | grep -q 'state queued' && n=$((n + 1)); done
 check "tasks acknowledged just before a kill -9 are all there ($n of 5)" [ $n = 5 ]
@@ -103,9 +84,9 @@ check "and so is the last result" grep -qx 2 "$T/n2b"
 lost=0 lostlog=""
 for r in 1 2 3 4 5 6 7 8 9 10; do
 	"$NODE" submit add "$r" 1000 --id "seen-$r" --wait --timeout 10 >"$T/seen" 2>&1
-	kill -KILL "$PID_broker"; wait "$PID_broker" 2>/dev/null
+	kill9 "$PID_broker"
 	mv "$T/broker.log" "$T/broker-seen-$r.log"
-	start_broker || { fail "broker did not restart (seen-$r)"; break; }
+	start_broker 20 || { fail "broker did not restart (seen-$r)"; break; }
 	got=$("$NODE" result "seen-$r" 2>&1)
 	if ! grep -qx "seen-$r: $((r + 1000))" "$T/seen"; then
 		fail "seen-$r: submit --wait did not print its result: $(cat "$T/seen")"
@@ -118,7 +99,6 @@ done
 check "a result a client has seen is never lost to a kill -9 right after ($lost of 10 lost$lostlog)" [ $lost = 0 ]
 check "no recovery skipped a record" sh -c "! grep -q 'skipped a record\|cut a torn' '$T'/broker*.log"
 
-for p in $PID_w $PID_broker; do stop_pid "$p"; done
-check "the broker stops cleanly" [ "$STOP_RC" = 0 ]
-check "no sanitizer report in any log or output" sh -c "! grep -rlE '(Address|Leak|Undefined)Sanitizer|runtime error:' '$T'"
+stop_cluster $PID_w $PID_broker
+check_no_sanitizer
 finish

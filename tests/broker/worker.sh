@@ -4,39 +4,10 @@
 # grace period, reports its result and exits 0. Past the grace period it
 # still exits 0 and the unfinished task runs elsewhere, with one result.
 . "$(dirname "$0")/../lib.sh"
-PORT=$(free_port)
-URL=tcp://127.0.0.1:$PORT
 # A long lease: anything queued again within a second or two was given back,
 # not reclaimed by the lease.
-cat >"$T/c.json" <<JSON
-{
-  "cluster": "worker-test",
-  "defaults": { "timeout_ms": 5000 },
-  "nodes": {
-    "b": { "host": "127.0.0.1", "roles": { "broker": { "listen": "$URL", "lease_ms": 8000 } } },
-    "w": { "host": "127.0.0.1", "roles": { "worker": { "concurrency": 1 } } }
-  }
-}
-JSON
-export NODE_CONFIG="$T/c.json"
-DATA="$T/data-b/broker"
+cluster_file worker-test '"lease_ms": 8000' '"concurrency": 1'
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-st() { "$NODE" status "$1" --json >"$T/st-$1.json" 2>/dev/null; }
-field() {
-	python3 -c 'import json, sys
-try: d = json.load(open(sys.argv[1]))
-except Exception: d = {}
-v = d.get(sys.argv[2])
-print("" if v is None else v)' "$T/st-$1.json" "$2"
-}
-start_worker() { # start_worker VAR LOGNAME ARGS...: start, wait for "consuming", name in VAR
-	var=$1 lname=$2; shift 2
-	start "$lname" "$NODE" --name w --data-dir "$T/data-$lname" worker "$@"
-	wait_for "$T/$lname.log" 'consuming' || { fail "worker $lname did not start"; return 1; }
-	eval "$var=\$(sed -n 's/.*worker \([^ ]*\) consuming.*/\1/p' \"\$T/\$lname.log\" | head -1)"
-}
-finishes() { cat "$DATA"/*.log 2>/dev/null | grep -a -o "\"t\":\"f\",\"id\":\"$1\"" | wc -l; }
 # count_states STATE [WORKER]: how many of g-0..g-3 are in STATE (run by WORKER)
 count_states() {
 	n=0
@@ -56,9 +27,18 @@ wait_count() { # wait_count N SECONDS STATE [WORKER]
 	echo "wanted $want tasks $*, have $(count_states "$@")" >&2
 	return 1
 }
+# exits_within PID TENTHS: wait (bounded) for PID to exit; then the time in
+# $t1 and, unless it is still running (status 1), its exit status in $rc
+exits_within() {
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt "$2" ]; do sleep 0.1; i=$((i + 1)); done
+	t1=$(now_ms)
+	kill -0 "$1" 2>/dev/null && return 1
+	wait "$1"; rc=$?
+	return 0
+}
 
-start broker "$NODE" --name b --data-dir "$T/data-b" broker
-wait_for "$T/broker.log" 'listening on' || { fail "broker did not start"; finish; }
+start_broker || { fail "broker did not start"; finish; }
 
 # ---- SIGTERM with one task running and three prefetched ----
 python3 -c "
@@ -83,13 +63,9 @@ done
 check "the given-back tasks have deliveries 0 ($q of 3)" [ "$q" = 3 ]
 check "the worker logged the giveback" wait_for "$T/w1.log" 'gave back 3 unstarted tasks' 2
 check "the task still running stays started on $W1" sh -c "grep -q '\"state\":\"started\"' '$T/st-$RUN.json' && grep -q '\"worker\":\"$W1\"' '$T/st-$RUN.json'"
-i=0
-while kill -0 "$PID_w1" 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
-t1=$(now_ms)
-if kill -0 "$PID_w1" 2>/dev/null; then
+if ! exits_within "$PID_w1" 150; then
 	fail "the worker is still running 15 s after SIGTERM (grace 10 s)"
 else
-	wait "$PID_w1"; rc=$?
 	check "the worker exits 0 after SIGTERM (status $rc)" [ $rc = 0 ]
 	check "it exits when its running task is done, well within the grace ($((t1 - t0)) ms < 5000)" [ $((t1 - t0)) -lt 5000 ]
 fi
@@ -122,15 +98,11 @@ sleep 1
 cpu1=$(awk '{print $14 + $15}' "/proc/$PID_w2/stat" 2>/dev/null)
 check "a draining worker does not spin: under 0.3 s of CPU in its first second ($(( ${cpu1:-0} - ${cpu0:-0} )) ticks)" \
 	[ $(( ${cpu1:-0} - ${cpu0:-0} )) -lt 30 ]
-i=0
-while kill -0 "$PID_w2" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-t1=$(now_ms)
-if kill -0 "$PID_w2" 2>/dev/null; then
+if ! exits_within "$PID_w2" 100; then
 	fail "the worker is still running 11 s after SIGTERM with a 1.5 s task (log below)"
 	cat "$T/w2.log" >&2
-	kill -KILL "$PID_w2"; wait "$PID_w2" 2>/dev/null
+	kill9 "$PID_w2"
 else
-	wait "$PID_w2"; rc=$?
 	check "it exits 0 (status $rc)" [ $rc = 0 ]
 	check "it exits once its 1.5 s task is done ($((t1 - t0)) ms < 4000)" [ $((t1 - t0)) -lt 4000 ]
 fi
@@ -147,13 +119,9 @@ while [ $i -lt 50 ]; do st long-1; grep -q "\"worker\":\"$W3\"" "$T/st-long-1.js
 check "the long task runs on $W3" grep -q '"state":"started"' "$T/st-long-1.json"
 t0=$(now_ms)
 kill -TERM "$PID_w3"
-i=0
-while kill -0 "$PID_w3" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-t1=$(now_ms)
-if kill -0 "$PID_w3" 2>/dev/null; then
+if ! exits_within "$PID_w3" 100; then
 	fail "the worker is still running 10 s after SIGTERM with --grace 1"
 else
-	wait "$PID_w3"; rc=$?
 	check "past the grace the worker still exits 0 (status $rc)" [ $rc = 0 ]
 	check "it exits soon after the 1 s grace ($((t1 - t0)) ms, between 900 and 3500)" [ $((t1 - t0)) -ge 900 -a $((t1 - t0)) -lt 3500 ]
 fi
@@ -166,7 +134,6 @@ check "it finished on $W4 ($(field long-1 worker)) after 2 deliveries ($(field l
 	sh -c "[ '$(field long-1 worker)' = '$W4' ] && [ '$(field long-1 deliveries)' = 2 ]"
 check "long-1 has exactly one result record ($(finishes long-1))" [ "$(finishes long-1)" = 1 ]
 
-for p in $PID_w4 $PID_broker; do stop_pid "$p"; done
-check "the broker stops cleanly" [ "$STOP_RC" = 0 ]
-check "no sanitizer report in any log or output" sh -c "! grep -rlE '(Address|Leak|Undefined)Sanitizer|runtime error:' '$T'"
+stop_cluster $PID_w4 $PID_broker
+check_no_sanitizer
 finish
