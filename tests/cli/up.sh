@@ -23,4 +23,16 @@ JP=$!; PIDS="$PIDS $JP"
 wait_for "$T/j.log" 'SIGINT or SIGTERM stops' && kill -TERM $JP && wait $JP
 check "--log-format json writes JSON lines" python3 -c "
 import json; [json.loads(l) for l in open('$T/j.log') if l.strip()]"
+# SIGHUP reopens the log file named by NODE_LOG_FILE (log rotation).
+NODE_LOG_FILE="$T/a.log" "$NODE" broker --data-dir "$T/hup" >/dev/null 2>&1 &
+HP=$!; PIDS="$PIDS $HP"
+if wait_for "$T/a.log" 'listening on'; then
+	mv "$T/a.log" "$T/a.log.1"
+	kill -HUP $HP
+	check "SIGHUP reopens NODE_LOG_FILE (rotation)" wait_for "$T/a.log" 'log reopened'
+	stop_pid $HP
+	check "the broker still stops cleanly after SIGHUP" [ "$STOP_RC" = 0 ]
+else
+	fail "broker with NODE_LOG_FILE did not start"
+fi
 finish
