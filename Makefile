@@ -102,6 +102,8 @@ install: node
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+	for c in submit result status queues workers dead; do \
+		ln -sf node-task.1 $(DESTDIR)$(PREFIX)/share/man/man1/node-$$c.1; done
 
 clean:
 	rm -rf build build-san build-fuzz node node-san
