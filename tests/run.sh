@@ -9,7 +9,9 @@ pass=0; failn=0; skip=0; failed=""
 run() { # run NAME CMD...
 	name=$1; shift
 	start=$(date +%s)
-	out=$("$@" 2>&1); rc=$?
+	out=$(timeout -k 10 "${TEST_TIMEOUT:-300}" "$@" 2>&1); rc=$?
+	[ $rc = 124 ] && out="$out
+(killed after ${TEST_TIMEOUT:-300} s: a test must never hang)"
 	secs=$(( $(date +%s) - start ))
 	if [ $rc = 0 ]; then pass=$((pass + 1)); echo "PASS $name (${secs}s)"
 	elif [ $rc = 77 ]; then skip=$((skip + 1)); echo "SKIP $name: $(echo "$out" | tail -1)"
