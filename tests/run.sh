@@ -4,6 +4,8 @@
 # Ends with the line "N passed, N failed".
 NODE_BUILD=${NODE_BUILD:-build}
 export NODE_BUILD
+# Sanitizer builds: fail on the first report; see tests/lsan.supp for nng's reaper.
+export LSAN_OPTIONS="suppressions=$(cd "$(dirname "$0")" && pwd)/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 cd "$(dirname "$0")/.." || exit 1
 pass=0; failn=0; skip=0; failed=""
 run() { # run NAME CMD...
