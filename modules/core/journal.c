@@ -399,6 +399,20 @@ static void finish_waiters(waiter *w, int rc, const node_err *err)
 	}
 }
 
+/* When the batch window that began with the last write closes, as a
+ * monotonic deadline; 0 when it has closed already. */
+static int batch_due(const node_journal *j, struct timespec *until)
+{
+	uint64_t due = j->last_write_us + (uint64_t)j->cfg.batch_ms * 1000u, now = now_us();
+	if (now >= due)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, until);
+	uint64_t ns = (uint64_t)until->tv_nsec + (due - now) * 1000u;
+	until->tv_sec += (time_t)(ns / 1000000000u);
+	until->tv_nsec = (long)(ns % 1000000000u);
+	return 1;
+}
+
 /* Group commit: after an idle spell or a batch with a single commit the
  * writer writes at once (one client alone waits one sync, not a window);
  * under load it writes at most once per batch_ms, and everything that
@@ -407,14 +421,9 @@ static void wait_for_batch(node_journal *j)
 {
 	if (j->cfg.fsync != NODE_FSYNC_BATCH || j->stopping || j->was_idle)
 		return;
-	uint64_t due = j->last_write_us + (uint64_t)j->cfg.batch_ms * 1000u, now = now_us();
-	if (j->last_write_us == 0 || now >= due)
-		return;
 	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	uint64_t ns = (uint64_t)until.tv_nsec + (due - now) * 1000u;
-	until.tv_sec += (time_t)(ns / 1000000000u);
-	until.tv_nsec = (long)(ns % 1000000000u);
+	if (j->last_write_us == 0 || !batch_due(j, &until))
+		return;
 	while (!j->stopping && pthread_cond_timedwait(&j->wake, &j->lock, &until) != ETIMEDOUT)
 		;
 }
@@ -437,14 +446,9 @@ static void wait_lazy_records(node_journal *j)
 {
 	while (j->cfg.fsync == NODE_FSYNC_BATCH && !j->stopping && j->len > 0 && j->wait_head == NULL && j->compact_fn == NULL) {
 		j->was_idle = 1;
-		uint64_t due = j->last_write_us + (uint64_t)j->cfg.batch_ms * 1000u, now = now_us();
-		if (now >= due)
-			return;
 		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		uint64_t ns = (uint64_t)until.tv_nsec + (due - now) * 1000u;
-		until.tv_sec += (time_t)(ns / 1000000000u);
-		until.tv_nsec = (long)(ns % 1000000000u);
+		if (!batch_due(j, &until))
+			return;
 		pthread_cond_timedwait(&j->wake, &j->lock, &until);
 	}
 }
