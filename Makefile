@@ -1,5 +1,7 @@
 # node: one executable, every role of a small compute cluster.
 # make | make test | make demo | make bench | make fuzz | make install
+# make lib: the C client library libnodeclient (.a and .so) and <node/client.h>;
+# make examples: the C programs of conf/examples, linked against it.
 # SAN=1 builds with AddressSanitizer + UBSan into build-san/.
 
 CC ?= cc
@@ -33,9 +35,9 @@ TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 HDRS := $(wildcard modules/core/*.h modules/*.h modules/*/*.h)
 
-.PHONY: all deps test demo bench fuzz install clean lint-man check-deps
+.PHONY: all deps test demo bench fuzz install clean lint-man check-deps lib examples
 
-all: check-deps node
+all: check-deps node lib examples
 
 check-deps:
 	@vendor/deps.sh check
@@ -60,15 +62,58 @@ $(BUILD)/tools/%: tests/tools/%.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LDLIBS)
 
+# ---- libnodeclient: modules/client plus the core it needs (not cmd.c) ----
+VERSION := $(shell sed -n 's/^\#define NODE_VERSION "\(.*\)"/\1/p' modules/core/version.h)
+LIB_SRC := $(sort $(wildcard modules/client/*.c)) $(filter-out modules/core/cmd.c,$(CORE_SRC))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_PIC := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+LIB_A := $(BUILD)/libnodeclient.a
+LIB_SO := $(BUILD)/libnodeclient.so
+LIB_H := $(BUILD)/include/node/client.h
+# Programs that use the library see only the installed header, as users do.
+EX_SRC := $(sort $(wildcard conf/examples/*.c))
+EX_BIN := $(EX_SRC:conf/examples/%.c=$(BUILD)/examples/%)
+EX_CFLAGS := $(OPT) -std=c11 -Wall -Wextra -Wshadow -pthread $(SANFLAGS) -I$(BUILD)/include
+
+lib: $(LIB_A) $(LIB_SO) $(LIB_H)
+examples: $(EX_BIN)
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/pic/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -c -o $@ $<
+
+# Exports only ncl_* (nodeclient.map); soname libnodeclient.so.0.
+$(LIB_SO): $(LIB_PIC) modules/client/nodeclient.map
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libnodeclient.so.0 -Wl,--version-script=modules/client/nodeclient.map \
+		-Wl,--no-undefined -o $@.0 $(LIB_PIC) $(LDLIBS)
+	ln -sf libnodeclient.so.0 $@
+
+$(LIB_H): modules/client/nodeclient.h
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(BUILD)/examples/%: conf/examples/%.c $(LIB_A) $(LIB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(EX_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+$(BUILD)/tools/client_test: tests/tools/client_test.c $(LIB_A) $(LIB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(EX_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
 deps:
 	@vendor/deps.sh install-test
 
 test: deps
-	@$(MAKE) --no-print-directory node units tools
+	@$(MAKE) --no-print-directory node units tools lib examples
 	@NODE_BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
 
 units: $(UNIT_BIN)
-tools: $(TOOL_BIN)
+# tests/client runs the library's test program, the examples and the .so
+tools: $(TOOL_BIN) lib examples
 
 demo:
 	@vendor/deps.sh install
@@ -96,7 +141,7 @@ build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(HDRS)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. -Imodules $(shell pkg-config --cflags libcjson liblz4) \
 		-o $@ $< $(CORE_SRC) $(LDLIBS)
 
-install: node
+install: node lib
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 node $(DESTDIR)$(PREFIX)/bin/node
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
@@ -104,6 +149,16 @@ install: node
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 	for c in submit result status queues workers dead; do \
 		ln -sf node-task.1 $(DESTDIR)$(PREFIX)/share/man/man1/node-$$c.1; done
+	install -d $(DESTDIR)$(PREFIX)/include/node $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 modules/client/nodeclient.h $(DESTDIR)$(PREFIX)/include/node/client.h
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/libnodeclient.a
+	install -m 755 $(LIB_SO).0 $(DESTDIR)$(PREFIX)/lib/libnodeclient.so.0
+	ln -sf libnodeclient.so.0 $(DESTDIR)$(PREFIX)/lib/libnodeclient.so
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+		'Name: nodeclient' 'Description: C client library of node clusters: futures, map, map-reduce' \
+		'Version: $(VERSION)' 'Requires.private: libcjson liblz4' 'Cflags: -I$${includedir}' \
+		'Libs: -L$${libdir} -lnodeclient' 'Libs.private: -lnng -lmbedtls -lmbedx509 -lmbedcrypto -lpthread -lm -ldl' \
+		>$(DESTDIR)$(PREFIX)/lib/pkgconfig/nodeclient.pc
 
 clean:
 	rm -rf build build-san build-fuzz node node-san

@@ -32,6 +32,7 @@ struct node_client {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;     /* signalled when outstanding drops to 0 */
 	int outstanding;         /* async calls whose callback has not returned */
+	int closing;             /* node_client_close has begun */
 	client_req *free_sync, *free_async;
 };
 
@@ -90,6 +91,9 @@ void node_client_close(node_client *c)
 {
 	if (c == NULL)
 		return;
+	pthread_mutex_lock(&c->lock);
+	c->closing = 1;
+	pthread_mutex_unlock(&c->lock);
 	nng_close(c->sock);
 	/* Closing fails every async call; wait until their callbacks are done. */
 	pthread_mutex_lock(&c->lock);
@@ -219,10 +223,16 @@ static void client_async_done(client_req *r, int rc, cJSON *reply, const node_er
 	node_reply_fn cb = r->cb;
 	void *arg = r->cb_arg;
 	node_client *c = r->cl;
-	if (rc == 0 || rc == NODE_EREMOTE || rc == NODE_EINVAL || rc == NODE_EAUTH || rc == NODE_ELIMIT)
+	pthread_mutex_lock(&c->lock);
+	int closing = c->closing;
+	pthread_mutex_unlock(&c->lock);
+	if (!closing) {
+		/* Reusable even after a time-out: a REQ context's next send abandons
+		 * the old request, so a late reply to it is dropped. */
 		req_put(r, 1);
-	else {
-		nng_ctx_close(r->ctx);
+	} else {
+		/* The closing socket closes its contexts; closing one here as well
+		 * races nng 1.5.2's socket close (a panic in nng). */
 		nng_aio_reap(r->aio);
 		free(r);
 	}

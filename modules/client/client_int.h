@@ -1,0 +1,176 @@
+/* The inside of libnodeclient, shared by its files:
+ *   conn.c    connections, calls with a time limit, errors, the callback thread
+ *   track.c   completion tracking: chunked, parked gets over every watched id
+ *   future.c  submit and futures
+ *   map.c     map: batched submits, results in order or as they arrive
+ *   reduce.c  the built-in reducers
+ *
+ * Ownership. Everything that waits for tasks is an ncl_owner (a future waits
+ * for one, a map for many); each task it waits for is an ncl_watch. The
+ * connection's lock guards every owner, watch and reference count. A watch
+ * given to the tracker holds a reference on its owner until its outcome is
+ * delivered (or the owner gives up), so an owner never goes away under a
+ * get in flight; each owner holds one on the connection, so a connection
+ * outlives its futures. */
+#ifndef NCL_CLIENT_INT_H
+#define NCL_CLIENT_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/nodeclient.h"
+#include "core/transport.h"
+
+#define NCL_GET_MAX 1000          /* ids in one get at most */
+#define NCL_GETS_SPREAD 32        /* watched ids are spread over this many gets */
+#define NCL_GETS_MAX 256          /* gets in flight at most */
+#define NCL_WAIT_ONE_MS 30000     /* a get of one id parks this long */
+#define NCL_WAIT_MANY_MIN_MS 100  /* a get of several: this long at first, */
+#define NCL_WAIT_MANY_MAX_MS 2000 /* doubling while its ids stay unfinished */
+#define NCL_RETRY_MIN_MS 100      /* after a failed get, wait this long, */
+#define NCL_RETRY_MAX_MS 2000     /* doubling up to this */
+#define NCL_ID_MAX 128            /* the broker's limit on names */
+#define NCL_FOREVER_MS 0x7fffffff /* a call "without" a time limit: 24 days */
+
+typedef struct ncl_owner ncl_owner;
+typedef struct ncl_watch ncl_watch;
+
+/* How a task ended, as a get entry says it; the strings are malloc'd and
+ * belong to whoever takes the outcome. */
+typedef struct ncl_outcome {
+	ncl_state state; /* NCL_PENDING: not finished yet */
+	char *result;    /* exact JSON text, when succeeded */
+	char *error;     /* the message, when failed or closed */
+} ncl_outcome;
+
+typedef struct ncl_owner_ops {
+	/* The task id of w, written into buf when it has to be made. */
+	const char *(*id)(ncl_owner *o, const ncl_watch *w, char *buf, size_t n);
+	/* w finished: take the outcome. Runs with the connection's lock held. */
+	void (*done)(ncl_owner *o, ncl_watch *w, ncl_outcome *out);
+	/* The last reference went: free it (without the lock). */
+	void (*destroy)(ncl_owner *o);
+} ncl_owner_ops;
+
+struct ncl_owner {
+	const ncl_owner_ops *ops;
+	ncl_conn *conn;
+	int refs;          /* its user, each watch in the tracker, each call in flight... */
+	int abandoned;     /* wants no more outcomes: the tracker drops its watches */
+	ncl_owner *gone;   /* on a list of owners to destroy after unlocking */
+};
+
+struct ncl_watch {
+	ncl_watch *next;   /* in the tracker's queue */
+	ncl_owner *owner;
+	unsigned tries;    /* gets it came back unfinished from */
+};
+
+struct ncl_future {
+	ncl_owner owner;   /* first member: a future is its own owner */
+	ncl_watch watch;
+	char id[NCL_ID_MAX + 1];
+	int state;         /* ncl_state; written under the lock, read atomically */
+	char *result, *error;
+	ncl_done_fn cb;
+	void *cb_arg;
+	int cb_queued;     /* on the connection's callback queue, or has run */
+	ncl_future *cb_next;
+};
+
+struct ncl_conn {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;  /* a future finished, or the connection closes */
+	pthread_cond_t wake;     /* the callback thread: callbacks, a retry due, closing */
+	int refs;                /* the user, the callback thread, each owner */
+	int closing;
+	int calls;               /* threads inside node_client_call_async right now */
+	node_wire wire;
+	node_client *cl;
+	char url[512];
+	int call_ms;             /* the usual time limit of one call */
+	char prefix[32];         /* of generated task ids */
+	uint64_t seq;            /* the number of the next generated id */
+	/* completion tracking (track.c) */
+	ncl_watch *qhead, *qtail; /* watched ids waiting for a get */
+	size_t queued;
+	int gets;                /* in flight */
+	int get_max;             /* ids per get; halved when a reply is too large */
+	int64_t retry_at;        /* after a failed get, send none before (ms) */
+	int retry_ms;
+	/* completion callbacks */
+	ncl_future *cb_head, *cb_tail;
+	pthread_t thread;
+	int has_thread;
+};
+
+/* ---- conn.c ---- */
+
+int64_t ncl_now_ms(void);
+/* Wait on cond until woken or the monotonic deadline (ms, < 0: none). */
+void ncl_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t deadline);
+/* Deadline in ms for a time limit (< 0: none). */
+int64_t ncl_deadline(int timeout_ms);
+/* "200 ms", "2 s", "1.5 s" */
+void ncl_fmt_ms(int64_t ms, char *out, size_t n);
+
+int ncl_set(ncl_err *err, int code, const char *fmt, ...) NODE_PRINTF(3, 4);
+int ncl_from_node(ncl_err *err, const node_err *e);
+/* Add formatted text after err's message. */
+void ncl_append(ncl_err *err, const char *fmt, ...) NODE_PRINTF(2, 3);
+/* Put a formatted prefix before err's message. */
+void ncl_prefix(ncl_err *err, const char *fmt, ...) NODE_PRINTF(2, 3);
+
+/* One call to the broker with a time limit; *reply is the ok reply. */
+int ncl_call(ncl_conn *c, const cJSON *req, int timeout_ms, cJSON **reply, ncl_err *err);
+/* The same without waiting: cb runs on an nng thread (once, also on error). */
+int ncl_call_async(ncl_conn *c, const cJSON *req, int timeout_ms, node_reply_fn cb, void *arg, node_err *err);
+
+void ncl_owner_init(ncl_owner *o, const ncl_owner_ops *ops, ncl_conn *c);
+/* Drop a reference (lock held); when it was the last, o goes on *gone. */
+void ncl_owner_unref_locked(ncl_owner *o, ncl_owner **gone);
+/* Destroy the owners of a gone list (lock not held). */
+void ncl_owners_destroy(ncl_owner *gone);
+void ncl_conn_unref(ncl_conn *c);
+
+/* A new task id into buf. */
+void ncl_new_id(ncl_conn *c, char *buf, size_t n);
+/* Check that text is a JSON value of the wanted type (cJSON_Array...);
+ * what names it in the message. */
+int ncl_check_json(const char *text, int type, const char *what, ncl_err *err);
+
+/* Add the options of o (may be NULL) to a task object of a submit; checked:
+ * their JSON texts were checked already (a map checks them once). */
+int ncl_opts_apply(cJSON *task, const ncl_opts *o, int checked, ncl_err *err);
+
+/* Put a finished future's callback on the callback queue (lock held). */
+void ncl_callback_queue_locked(ncl_conn *c, ncl_future *f);
+
+/* ---- track.c ---- */
+
+/* Start watching w for its owner (lock held; takes a reference on the owner). */
+void ncl_track_locked(ncl_conn *c, ncl_watch *w);
+/* Send gets for queued watches. Lock held on entry and return; dropped
+ * while sending. */
+void ncl_track_pump(ncl_conn *c);
+/* Drop the queued watches of an owner that gave up (lock held). */
+void ncl_track_forget_locked(ncl_conn *c, ncl_owner *o, ncl_owner **gone);
+/* The connection closes: every queued watch ends as NCL_CLOSED (lock held). */
+void ncl_track_close_locked(ncl_conn *c, ncl_owner **gone);
+/* Read one get entry into out (state NCL_PENDING when not finished). */
+int ncl_outcome_read(const cJSON *entry, ncl_outcome *out);
+
+/* ---- reduce.c ---- */
+
+typedef struct ncl_reduce ncl_reduce;
+int ncl_reduce_new(ncl_reduce **out, ncl_reducer op, ncl_err *err);
+/* Fold in item index's result (JSON text). */
+int ncl_reduce_add(ncl_reduce *r, size_t index, const char *json, ncl_err *err);
+/* The reduced value as JSON text (malloc'd). */
+int ncl_reduce_result(ncl_reduce *r, char **out, ncl_err *err);
+void ncl_reduce_free(ncl_reduce *r);
+/* Whether op needs the items in input order. */
+int ncl_reduce_ordered(ncl_reducer op);
+
+#endif

@@ -1,0 +1,190 @@
+/* libnodeclient: talk to a node cluster from C (installed as <node/client.h>).
+ *
+ * Connect to the broker, submit tasks and hold their futures (ready, wait
+ * with a time limit, result or error, a completion callback), wait for many
+ * at once, map a task over many argument lists (results in input order or
+ * as they arrive) and reduce the results on the client.
+ *
+ * Rules that hold for every function:
+ *  - It returns 0 (NCL_OK) or an NCL_E* code, and fills the ncl_err it is
+ *    given (it may be NULL) with the code and one line for a person.
+ *  - A call that blocks takes timeout_ms, and < 0 means no limit. 0 means:
+ *    for the waits, do not block; for a call to the broker (ping, submit,
+ *    task_info), the cluster file's defaults.timeout_ms; for a map, no limit.
+ *  - There is no global state; a connection and its futures may be used
+ *    from any number of threads at once.
+ *  - JSON goes in and comes out as text. Results are the exact text the
+ *    worker produced, so integers beyond 2^53 stay exact.
+ *
+ *	ncl_conn *c;
+ *	ncl_future *f;
+ *	ncl_err e;
+ *	if (ncl_open(&c, NULL, "cluster.json", &e) == 0 &&
+ *	    ncl_submit(c, "add", "[5, 5]", NULL, 5000, &f, &e) == 0 &&
+ *	    ncl_future_wait(f, 10000, &e) == 0)
+ *		printf("%s\n", ncl_future_result(f)); // 10
+ */
+#ifndef NODE_CLIENT_H
+#define NODE_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NCL_VERSION "0.1.0"
+
+/* Error codes (the first ten are node's own, with the same numbers). */
+enum {
+	NCL_OK = 0,
+	NCL_EINVAL = 1,    /* bad argument: a NULL, not JSON, not an array, a bad URL */
+	NCL_ENOMEM = 2,
+	NCL_EIO = 3,       /* a socket or file failed */
+	NCL_ETIMEDOUT = 4, /* the time limit ran out (the message names it) */
+	NCL_EAUTH = 5,     /* the broker refused our signature, or we its */
+	NCL_ELIMIT = 6,    /* a message or value exceeds the cluster's limits */
+	NCL_EREMOTE = 7,   /* the broker answered with an error (code in remote) */
+	NCL_ECLOSED = 8,   /* the connection was closed */
+	NCL_ENOTFOUND = 9, /* no such task, no broker in the cluster file */
+	NCL_ETASK = 10,    /* the task ran and failed (or went to the dead letters) */
+	NCL_ECANCEL = 11,  /* stopped by the caller (an item callback said stop) */
+};
+
+/* An error: the code, the broker's stable code when there is one, a message. */
+typedef struct ncl_err {
+	int code;         /* NCL_E* */
+	char remote[32];  /* NCL_EREMOTE: the broker's code ("queue_full"), else "" */
+	char msg[512];    /* one line for a person */
+} ncl_err;
+
+/* The short name of an error code ("timed out"). */
+const char *ncl_strerror(int code);
+
+/* ---- connections ---- */
+
+typedef struct ncl_conn ncl_conn;
+
+/* Connect to the broker at url, else to the broker the cluster file names
+ * (NULL: $NODE_CONFIG, ./node.json, else the embedded one-machine default).
+ * The cluster file also gives the secret, TLS files, limits and the usual
+ * call time limit. Does not wait for the broker: see ncl_ping. */
+int ncl_open(ncl_conn **out, const char *url, const char *cluster_file, ncl_err *err);
+/* Close: calls in flight end at once, futures not finished become NCL_CLOSED
+ * (their callbacks run), and futures stay readable until freed. */
+void ncl_close(ncl_conn *c);
+/* The broker's URL. */
+const char *ncl_url(const ncl_conn *c);
+/* Ask the broker whether it is there. */
+int ncl_ping(ncl_conn *c, int timeout_ms, ncl_err *err);
+
+/* ---- submitting ---- */
+
+/* Task options; zero-initialise, set what you need. */
+typedef struct ncl_opts {
+	const char *id;           /* task id (map: a prefix, items are ID-0, ID-1...); default: generated */
+	const char *queue;        /* default: "default" */
+	int priority;             /* 0-9, higher first; used when has_priority is set */
+	int has_priority;         /* else the queue's own priority */
+	const char *kwargs_json;  /* a JSON object of named arguments, or NULL */
+	const char *options_json; /* a JSON object kept with the task (countdown...), or NULL */
+} ncl_opts;
+
+typedef struct ncl_future ncl_future;
+
+/* Submit one task: args_json is a JSON array of its arguments ("[5, 5]",
+ * NULL for none). The future is yours to ncl_future_free. */
+int ncl_submit(ncl_conn *c, const char *task, const char *args_json, const ncl_opts *opts, int timeout_ms,
+    ncl_future **out, ncl_err *err);
+
+/* ---- futures ---- */
+
+typedef enum ncl_state {
+	NCL_PENDING = 0, /* submitted, not finished */
+	NCL_SUCCEEDED,
+	NCL_FAILED,      /* the task failed, or was delivered too often (dead letter) */
+	NCL_CLOSED,      /* the connection closed before the result came */
+} ncl_state;
+
+/* 1 when finished (in any way), without blocking. */
+int ncl_future_ready(const ncl_future *f);
+/* Wait until finished: 0 succeeded, NCL_ETASK failed (the task's error in
+ * err), NCL_ECLOSED, or NCL_ETIMEDOUT. */
+int ncl_future_wait(ncl_future *f, int timeout_ms, ncl_err *err);
+/* The current state. */
+ncl_state ncl_future_state(const ncl_future *f);
+/* The result as exact JSON text once succeeded, else NULL. */
+const char *ncl_future_result(const ncl_future *f);
+/* The error message once failed or closed, else NULL. */
+const char *ncl_future_error(const ncl_future *f);
+/* The task id. */
+const char *ncl_future_id(const ncl_future *f);
+
+/* Called once when f finishes, on the connection's callback thread (after
+ * ncl_close, on the thread that registers it). Keep it short: callbacks run
+ * one after the other. It may submit, wait, call the broker, even close. */
+typedef void (*ncl_done_fn)(ncl_future *f, void *arg);
+/* Register the one completion callback of f; it runs exactly once, also when
+ * f has finished already or is freed before. NCL_EINVAL when f has one. */
+int ncl_future_on_done(ncl_future *f, ncl_done_fn fn, void *arg);
+/* Let go of f (a registered callback still runs, then f goes). */
+void ncl_future_free(ncl_future *f);
+
+/* Wait until every future is finished (futures of one connection): 0 when
+ * all succeeded, NCL_ETASK when some failed (the first in err). */
+int ncl_wait_all(ncl_future *const *fs, size_t n, int timeout_ms, ncl_err *err);
+/* Wait until one is finished; *index says which, the return value is its
+ * outcome as ncl_future_wait gives it. */
+int ncl_wait_any(ncl_future *const *fs, size_t n, int timeout_ms, size_t *index, ncl_err *err);
+
+/* What the broker knows about a task (ncl_task_info). Times are ms since the
+ * Unix epoch, 0 when not set. */
+typedef struct ncl_info {
+	char state[16];      /* pending, queued, started, succeeded, failed, dead */
+	char name[129];      /* the task */
+	char queue[129];
+	char worker[129];    /* the worker it was last handed to, "" for none */
+	int priority;
+	int deliveries;
+	int64_t submitted_ms, started_ms, finished_ms;
+} ncl_info;
+
+/* Ask the broker about a task (NCL_ENOTFOUND when it does not know it). */
+int ncl_task_info(ncl_conn *c, const char *id, int timeout_ms, ncl_info *out, ncl_err *err);
+
+/* ---- map and reduce ---- */
+
+/* ncl_map delivers results in input order, or as they arrive. */
+enum { NCL_ORDERED = 0, NCL_AS_COMPLETED = 1 };
+
+/* One item's outcome: result (exact JSON text) or error (message), the other
+ * NULL; both valid during the call. Return 0 to go on, else stop the map. */
+typedef int (*ncl_item_fn)(size_t index, const char *result, const char *error, void *arg);
+
+/* Run task once for each of the n argument lists (JSON arrays), in batches,
+ * and call fn (may be NULL) for each item, on this thread, exactly once, in
+ * the order mode says. The options apply to every item; timeout_ms bounds
+ * the whole map.
+ * 0 when all succeeded; NCL_ETASK when some failed (each was given to fn);
+ * NCL_ECANCEL when fn said stop; NCL_ETIMEDOUT. Tasks already submitted run
+ * to the end even when the map stops early. */
+int ncl_map(ncl_conn *c, const char *task, const char *const *args_json, size_t n, int mode, ncl_item_fn fn,
+    void *arg, const ncl_opts *opts, int timeout_ms, ncl_err *err);
+
+/* Reducers, applied on the client as results arrive. ADD, MUL, MIN and MAX
+ * take numbers, or objects of numbers member by member ({"inside": 785,
+ * "points": 1000}); integers stay exact up to 128 bits, then are doubles.
+ * CONCAT joins arrays or strings in input order; COUNT counts the items. */
+typedef enum ncl_reducer { NCL_ADD, NCL_MUL, NCL_MIN, NCL_MAX, NCL_CONCAT, NCL_COUNT } ncl_reducer;
+
+/* ncl_map, then reduce: *result gets the JSON text of the reduced value
+ * (free() it). The first failed item stops the map (NCL_ETASK). */
+int ncl_map_reduce(ncl_conn *c, const char *task, const char *const *args_json, size_t n, ncl_reducer op,
+    char **result, const ncl_opts *opts, int timeout_ms, ncl_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
