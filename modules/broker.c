@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "broker/broker.h"
 #include "commands.h"
 #include "core/log.h"
@@ -18,13 +19,6 @@ static const node_opt broker_opts[] = {
 	{"fsync", 0, "POLICY", "always, batch or off (default: roles.broker.fsync, batch)"},
 	{NULL, 0, NULL, NULL},
 };
-
-int64_t broker_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static long long mine_int(node_ctx *ctx, const char *key, long long def)
 {
@@ -136,7 +130,7 @@ static void broker_maybe_compact(broker *b)
 	node_journal_stats_get(b->journal, &js);
 	uint64_t live = (uint64_t)b->st.ntasks * 256;
 	/* The journal counts the snapshot's bytes only after it returns: wait a moment. */
-	if (b->compacting || broker_now_ms() - b->compacted_ms < 5000 || js.bytes < (uint64_t)b->compact_floor || js.bytes < 2 * live)
+	if (b->compacting || node_clock_wall_ms() - b->compacted_ms < 5000 || js.bytes < (uint64_t)b->compact_floor || js.bytes < 2 * live)
 		return;
 	b->compacting = 1;
 	node_info("journal is %llu MiB for %zu tasks: compacting", (unsigned long long)(js.bytes >> 20), b->st.ntasks);
@@ -145,7 +139,7 @@ static void broker_maybe_compact(broker *b)
 
 static void broker_tick(broker *b)
 {
-	int64_t now = broker_now_ms();
+	int64_t now = node_clock_wall_ms();
 	pthread_mutex_lock(&b->lock);
 	for (broker_worker *w = b->st.workers; w; w = w->next)
 		if (w->online && now - w->seen_ms > b->lease_ms)
@@ -162,7 +156,7 @@ static void broker_stop(broker *b)
 	if (b->srv) {
 		pthread_mutex_lock(&b->lock);
 		b->stopping = 1;
-		broker_expire_parked(b, broker_now_ms(), 1);
+		broker_expire_parked(b, node_clock_wall_ms(), 1);
 		pthread_mutex_unlock(&b->lock);
 	}
 	node_journal_close(b->journal); /* runs the last commits, which answer their calls */

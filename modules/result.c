@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "commands.h"
 #include "taskcli.h"
 
@@ -76,7 +77,7 @@ static int result_main(node_ctx *ctx, const node_args *a)
 			return rc;
 		}
 		state = taskcli_str(e, "state");
-		if (taskcli_state_finished(state) || !wait || (deadline && taskcli_mono_ms() >= deadline) ||
+		if (taskcli_state_finished(state) || !wait || (deadline && node_clock_mono_ms() >= deadline) ||
 		    node_stop_requested(ctx->stop))
 			break;
 	}

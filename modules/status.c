@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "commands.h"
 #include "taskcli.h"
 
@@ -55,7 +56,7 @@ static void status_object_line(const char *key, const cJSON *task)
 /* submitted, started, and finished or how long it has run so far. */
 static void status_times(const cJSON *task, const char *state)
 {
-	int64_t now = taskcli_wall_ms();
+	int64_t now = node_clock_wall_ms();
 	int started = taskcli_has_num(task, "started_ms");
 	status_time("submitted", task, "submitted_ms", NULL, NULL, now);
 	status_time("started", task, "started_ms", "submitted_ms", "queued for", now);

@@ -1,4 +1,5 @@
 /* Shared plumbing of the task-queue client commands; see taskcli.h. */
+#include "core/clock.h"
 #include "taskcli.h"
 
 #include <pthread.h>
@@ -240,14 +241,14 @@ void taskcli_wait_calls(taskcli *t)
 
 int64_t taskcli_deadline(long long wait_s)
 {
-	return wait_s >= 0 ? taskcli_mono_ms() + wait_s * 1000 : 0;
+	return wait_s >= 0 ? node_clock_mono_ms() + wait_s * 1000 : 0;
 }
 
 long long taskcli_park_ms(int64_t deadline)
 {
 	if (deadline == 0)
 		return TASKCLI_WAIT_CAP_MS;
-	long long ms = deadline - taskcli_mono_ms();
+	long long ms = deadline - node_clock_mono_ms();
 	if (ms < 0)
 		return 0;
 	return ms > TASKCLI_WAIT_CAP_MS ? TASKCLI_WAIT_CAP_MS : ms;
@@ -412,20 +413,6 @@ const char *taskcli_color_on(int color, const char *state)
 const char *taskcli_color_off(int color)
 {
 	return color ? "\033[0m" : "";
-}
-
-int64_t taskcli_wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t taskcli_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void taskcli_iso_ms(int64_t ms, char *out, size_t n)

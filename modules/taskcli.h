@@ -113,8 +113,6 @@ const char *taskcli_color_off(int color);
 
 /* Wall clock in ms since the epoch (for "ago"), and the monotonic clock in
  * ms (for deadlines). */
-int64_t taskcli_wall_ms(void);
-int64_t taskcli_mono_ms(void);
 /* "2024-05-01T12:00:00.123Z" */
 void taskcli_iso_ms(int64_t ms, char *out, size_t n);
 /* "850 us", "12 ms", "1.25 s", "3 min 2 s", "2 h 5 min" */

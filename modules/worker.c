@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "commands.h"
 #include "core/log.h"
 #include "worker/worker.h"
@@ -28,13 +29,6 @@ static const node_opt worker_opts[] = {
 	{"prefetch", 0, "N", "tasks held beyond the running ones (default: adapts to throughput)"},
 	{NULL, 0, NULL, NULL},
 };
-
-int64_t worker_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- options ---- */
 
@@ -292,7 +286,7 @@ static void worker_loop(worker *w)
 {
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		int64_t now = worker_now_ms();
+		int64_t now = node_clock_mono_ms();
 		if (worker_stop_begin_locked(w) || worker_session_step_locked(w, now) || worker_send_due_locked(w))
 			continue;
 		int next = worker_stop_next_locked(w, now);

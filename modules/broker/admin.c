@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "broker.h"
 #include "core/log.h"
 
@@ -12,7 +13,7 @@ void broker_op_queues(node_call *c, const cJSON *req, void *arg)
 {
 	broker *b = arg;
 	cJSON *r = node_reply_ok(), *list = cJSON_AddArrayToObject(r, "queues");
-	int64_t now = broker_now_ms();
+	int64_t now = node_clock_wall_ms();
 	pthread_mutex_lock(&b->lock);
 	for (broker_queue *q = b->st.queues; q; q = q->next) {
 		uint64_t consumers = 0;
@@ -49,7 +50,7 @@ void broker_op_workers(node_call *c, const cJSON *req, void *arg)
 {
 	broker *b = arg;
 	cJSON *r = node_reply_ok(), *list = cJSON_AddArrayToObject(r, "workers");
-	int64_t now = broker_now_ms();
+	int64_t now = node_clock_wall_ms();
 	pthread_mutex_lock(&b->lock);
 	for (broker_worker *w = b->st.workers; w; w = w->next) {
 		cJSON *o = cJSON_CreateObject();

@@ -39,7 +39,6 @@ struct broker_watch {
 	broker_watch *next;
 };
 
-int64_t broker_now_ms(void);
 
 struct broker_fetch {
 	node_call *call;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "broker.h"
 #include "core/log.h"
 
@@ -33,7 +34,7 @@ static broker_worker *worker_of(broker *b, const cJSON *req, node_call *c, int c
 	if (!w->online)
 		node_info("worker %s online", w->name);
 	w->online = 1;
-	w->seen_ms = broker_now_ms();
+	w->seen_ms = node_clock_wall_ms();
 	return w;
 }
 
@@ -91,7 +92,7 @@ void broker_fetch_free(broker_fetch *f)
 static cJSON *fetch_take(broker *b, broker_fetch *f)
 {
 	cJSON *list = NULL;
-	int64_t now = broker_now_ms();
+	int64_t now = node_clock_wall_ms();
 	int got = 0, progress = 1;
 	while (got < f->slots && progress) {
 		progress = 0;
@@ -164,7 +165,7 @@ static int fetch_parse(broker *b, const cJSON *req, broker_fetch *f, node_err *e
 			return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
 	}
 	f->slots = (int)slots;
-	f->deadline = broker_now_ms() + wait;
+	f->deadline = node_clock_wall_ms() + wait;
 	return 0;
 }
 
@@ -193,7 +194,7 @@ void broker_op_fetch(node_call *c, const cJSON *req, void *arg)
 	f->w = w;
 	f->pipe = node_call_pipe(c);
 	cJSON *list = fetch_take(b, f);
-	if (list != NULL || f->deadline <= broker_now_ms()) {
+	if (list != NULL || f->deadline <= node_clock_wall_ms()) {
 		broker_fetch_answer(f, list);
 		broker_fetch_free(f);
 	} else {
@@ -242,7 +243,7 @@ static int report_one(broker *b, broker_worker *w, const cJSON *res, rep_batch *
 		return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
 	if (t->state == BROKER_QUEUED)
 		node_info("task %s: late result from %s accepted (its lease had run out)", t->id, w->name);
-	broker_store_finish(&b->st, t, cJSON_IsTrue(ok), text, broker_now_ms());
+	broker_store_finish(&b->st, t, cJSON_IsTrue(ok), text, node_clock_wall_ms());
 	t->pending = 1;
 	rb->ids[rb->n++] = strdup(t->id);
 	rb->accepted++;
@@ -335,7 +336,7 @@ static int heartbeat_reclaim(broker *b, broker_worker *w, const cJSON *req)
 	const cJSON *queued = cJSON_GetObjectItemCaseSensitive(req, "queued");
 	if (!cJSON_IsArray(running) || !cJSON_IsArray(queued))
 		return 0; /* an older worker: any message renews all its leases */
-	int64_t now = broker_now_ms();
+	int64_t now = node_clock_wall_ms();
 	int n = 0;
 	broker_task *t = w->leased.head;
 	while (t) {
@@ -452,7 +453,7 @@ void broker_op_bye(node_call *c, const cJSON *req, void *arg)
 	pthread_mutex_lock(&b->lock);
 	broker_worker *w = worker_of(b, req, c, 0);
 	if (w) {
-		broker_worker_lost(b, w, broker_now_ms());
+		broker_worker_lost(b, w, node_clock_wall_ms());
 		broker_feed(b);
 	}
 	pthread_mutex_unlock(&b->lock);

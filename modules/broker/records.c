@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "broker.h"
 #include "core/log.h"
 
@@ -171,7 +172,7 @@ static void replay_finish(broker *b, const cJSON *r, broker_task *t, const char 
 	int good = cJSON_IsNumber(ok) && ok->valueint == 1;
 	const char *e = rec_str(r, "e");
 	char *res = good ? rec_text_raw(rec, len, "v") : strdup(e ? e : "");
-	broker_store_finish(&b->st, t, good, res, cJSON_IsNumber(ts) ? (int64_t)ts->valuedouble : broker_now_ms());
+	broker_store_finish(&b->st, t, good, res, cJSON_IsNumber(ts) ? (int64_t)ts->valuedouble : node_clock_wall_ms());
 }
 
 /* Who ran it last and when, so status can say so after a restart. */
@@ -206,7 +207,7 @@ static int replay_one(broker *b, const cJSON *r, const char *rec, size_t len)
 		replay_finish(b, r, t, rec, len);
 		break;
 	case 'x':
-		broker_store_bury(&b->st, t, broker_now_ms());
+		broker_store_bury(&b->st, t, node_clock_wall_ms());
 		break;
 	case 'r':
 		t->deliveries = 0;
@@ -265,7 +266,7 @@ int broker_snapshot(node_journal *j, void *arg)
 			if (t->state != BROKER_COMMITTING) /* its submit record follows in the new segment */
 				rc = snap_task(b, j, t, &err);
 	b->compacting = 0;
-	b->compacted_ms = broker_now_ms();
+	b->compacted_ms = node_clock_wall_ms();
 	pthread_mutex_unlock(&b->lock);
 	if (rc != 0)
 		node_error("snapshot: %s", err.msg);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "broker.h"
 #include "core/log.h"
 
@@ -150,7 +151,7 @@ void broker_op_get(node_call *c, const cJSON *req, void *arg)
 	}
 	g->call = c;
 	g->pipe = node_call_pipe(c);
-	g->deadline = broker_now_ms() + wait;
+	g->deadline = node_clock_wall_ms() + wait;
 	pthread_mutex_lock(&b->lock);
 	g->pending = wait > 0 && !b->stopping ? get_watch(b, g) : 0;
 	g->next = b->gets;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "broker.h"
 #include "core/log.h"
 #include "core/rand.h"
@@ -109,7 +110,7 @@ static int sub_parse(const cJSON *req, sub_batch **out, node_err *err)
  * undo everything on the first failure. */
 static int sub_apply(broker *b, sub_batch *sb, node_err *err)
 {
-	int64_t now = broker_now_ms();
+	int64_t now = node_clock_wall_ms();
 	int rc = 0;
 	for (int i = 0; rc == 0 && i < sb->n; i++) {
 		sub_task *in = &sb->in[i];
@@ -150,7 +151,7 @@ static void sub_done(int rc, const node_err *err, void *arg)
 {
 	sub_batch *sb = arg;
 	broker *b = sb->b;
-	int64_t now = broker_now_ms();
+	int64_t now = node_clock_wall_ms();
 	int created = 0;
 	pthread_mutex_lock(&b->lock);
 	for (int i = 0; i < sb->n; i++) {

@@ -107,7 +107,6 @@ struct ncl_conn {
 
 /* ---- conn.c ---- */
 
-int64_t ncl_now_ms(void);
 /* Wait on cond until woken or the monotonic deadline (ms, < 0: none). */
 void ncl_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t deadline);
 /* Deadline in ms for a time limit (< 0: none). */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "client/client_int.h"
 #include "core/config.h"
 #include "core/rand.h"
@@ -22,16 +23,9 @@ _Static_assert((int)NCL_EINVAL == (int)NODE_EINVAL && (int)NCL_ETIMEDOUT == (int
 
 /* ---- time ---- */
 
-int64_t ncl_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t ncl_deadline(int timeout_ms)
 {
-	return timeout_ms < 0 ? -1 : ncl_now_ms() + timeout_ms;
+	return timeout_ms < 0 ? -1 : node_clock_mono_ms() + timeout_ms;
 }
 
 void ncl_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t deadline)
@@ -341,7 +335,7 @@ static void *conn_thread(void *arg)
 		}
 		if (c->closing && c->cl == NULL)
 			break;
-		if (c->retry_at > 0 && ncl_now_ms() >= c->retry_at) {
+		if (c->retry_at > 0 && node_clock_mono_ms() >= c->retry_at) {
 			c->retry_at = 0;
 			ncl_track_pump(c);
 			continue;

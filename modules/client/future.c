@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "client/client_int.h"
 
 /* ---- the owner side: the tracker delivers here ---- */
@@ -207,7 +208,7 @@ int ncl_wait_all(ncl_future *const *fs, size_t n, int timeout_ms, ncl_err *err)
 	for (;;) {
 		while (i < n && ncl_future_ready(fs[i]))
 			i++;
-		if (i == n || (deadline >= 0 && ncl_now_ms() >= deadline))
+		if (i == n || (deadline >= 0 && node_clock_mono_ms() >= deadline))
 			break;
 		ncl_cond_wait_until(&c->changed, &c->lock, deadline);
 	}
@@ -243,7 +244,7 @@ int ncl_wait_any(ncl_future *const *fs, size_t n, int timeout_ms, size_t *index,
 		for (size_t i = 0; i < n && found == n; i++)
 			if (ncl_future_ready(fs[i]))
 				found = i;
-		if (found < n || (deadline >= 0 && ncl_now_ms() >= deadline))
+		if (found < n || (deadline >= 0 && node_clock_mono_ms() >= deadline))
 			break;
 		ncl_cond_wait_until(&c->changed, &c->lock, deadline);
 	}

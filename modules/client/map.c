@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "client/client_int.h"
 
 #define MAP_BATCH 1000              /* items in one submit */
@@ -167,7 +168,7 @@ static void map_retry_locked(map_job *j, size_t from, size_t to)
 		j->capretry = cap;
 	}
 	j->retry[j->nretry++] = (map_range){from, to};
-	j->retry_at = ncl_now_ms() + j->retry_ms;
+	j->retry_at = node_clock_mono_ms() + j->retry_ms;
 	j->retry_ms = j->retry_ms * 2 < NCL_RETRY_MAX_MS ? j->retry_ms * 2 : NCL_RETRY_MAX_MS;
 }
 
@@ -236,7 +237,7 @@ nomem:
  * 0 when there is none now. */
 static int map_pick_locked(map_job *j, const char *const *args, size_t *next, size_t max_bytes, map_range *r)
 {
-	if (j->nretry > 0 && ncl_now_ms() >= j->retry_at) {
+	if (j->nretry > 0 && node_clock_mono_ms() >= j->retry_at) {
 		*r = j->retry[--j->nretry];
 		return 1;
 	}
@@ -354,7 +355,7 @@ int ncl_map(ncl_conn *c, const char *task, const char *const *args_json, size_t 
 			ncl_err e = {0};
 			node_err ne = {0};
 			cJSON *req = map_request(j, task, args_json, r.from, r.to, opts, &e);
-			int64_t left = deadline < 0 ? c->call_ms : deadline - ncl_now_ms();
+			int64_t left = deadline < 0 ? c->call_ms : deadline - node_clock_mono_ms();
 			int call_ms = left < 1 ? 1 : left < c->call_ms ? (int)left : c->call_ms;
 			int src = req ? ncl_call_async(c, req, call_ms, map_submitted, b, &ne)
 			              : node_err_set(&ne, e.code, NODE_ERR_INTERNAL, "%s", e.msg);
@@ -369,7 +370,7 @@ int ncl_map(ncl_conn *c, const char *task, const char *const *args_json, size_t 
 		}
 		if (t.delivered == n)
 			break;
-		int64_t now = ncl_now_ms();
+		int64_t now = node_clock_mono_ms();
 		if (deadline >= 0 && now >= deadline) {
 			char tm[32];
 			ncl_fmt_ms(timeout_ms, tm, sizeof tm);

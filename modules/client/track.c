@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "client/client_int.h"
 
 typedef struct track_get {
@@ -122,7 +123,7 @@ static cJSON *track_request(const track_get *g, int wait_ms)
 void ncl_track_pump(ncl_conn *c)
 {
 	while (!c->closing && c->queued > 0 && c->gets < NCL_GETS_MAX) {
-		if (c->retry_at > 0 && ncl_now_ms() < c->retry_at)
+		if (c->retry_at > 0 && node_clock_mono_ms() < c->retry_at)
 			return; /* the connection's thread sends them when it is time */
 		size_t size = track_chunk_locked(c);
 		track_get *g = malloc(sizeof *g + size * sizeof g->w[0]);
@@ -249,7 +250,7 @@ static void track_reply(int rc, cJSON *reply, const node_err *err, void *arg)
 		if (rc == NODE_EREMOTE && err && strcmp(err->code, NODE_ERR_TOO_LARGE) == 0 && g->n > 1) {
 			c->get_max = g->n / 2;
 		} else {
-			c->retry_at = ncl_now_ms() + c->retry_ms;
+			c->retry_at = node_clock_mono_ms() + c->retry_ms;
 			c->retry_ms = c->retry_ms * 2 < NCL_RETRY_MAX_MS ? c->retry_ms * 2 : NCL_RETRY_MAX_MS;
 			pthread_cond_signal(&c->wake);
 		}

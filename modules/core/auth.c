@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "rand.h"
 
 typedef struct nonce_set {
@@ -32,9 +33,7 @@ struct node_auth {
 
 static int64_t auth_now_ms(const node_auth *a)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + a->skew_ms;
+	return node_clock_wall_ms() + a->skew_ms;
 }
 
 int node_auth_new(node_auth **out, const void *secret, size_t len, int window_ms, node_err *err)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "transport.h"
 
 typedef struct client_req {
@@ -37,13 +38,6 @@ struct node_client {
 };
 
 static void client_async_cb(void *arg);
-
-static int64_t client_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int node_client_open(node_client **out, const char *url, const char *peer, node_wire *w, node_err *err)
 {
@@ -190,7 +184,7 @@ int node_client_call(node_client *c, const cJSON *req, int timeout_ms, cJSON **r
 		nng_msg_free(m);
 		return rc;
 	}
-	int64_t deadline = client_now_ms() + timeout_ms;
+	int64_t deadline = node_clock_mono_ms() + timeout_ms;
 	nng_aio_set_timeout(r->aio, timeout_ms);
 	nng_aio_set_msg(r->aio, m);
 	nng_ctx_send(r->ctx, r->aio);
@@ -199,7 +193,7 @@ int node_client_call(node_client *c, const cJSON *req, int timeout_ms, cJSON **r
 	if (rv != 0) {
 		nng_msg_free(nng_aio_get_msg(r->aio));
 	} else {
-		int64_t left = deadline - client_now_ms();
+		int64_t left = deadline - node_clock_mono_ms();
 		nng_aio_set_timeout(r->aio, left > 0 ? (nng_duration)left : 1);
 		nng_ctx_recv(r->ctx, r->aio);
 		nng_aio_wait(r->aio);
@@ -261,7 +255,7 @@ static void client_async_cb(void *arg)
 	}
 	if (r->sending) {
 		r->sending = 0;
-		int64_t left = r->deadline_ms - client_now_ms();
+		int64_t left = r->deadline_ms - node_clock_mono_ms();
 		nng_aio_set_timeout(r->aio, left > 0 ? (nng_duration)left : 1);
 		nng_ctx_recv(r->ctx, r->aio);
 		return;
@@ -287,7 +281,7 @@ int node_client_call_async(node_client *c, const cJSON *req, int timeout_ms, nod
 	pthread_mutex_unlock(&c->lock);
 	r->sending = 1;
 	r->timeout_ms = timeout_ms;
-	r->deadline_ms = client_now_ms() + timeout_ms;
+	r->deadline_ms = node_clock_mono_ms() + timeout_ms;
 	r->cb = cb;
 	r->cb_arg = arg;
 	nng_aio_set_timeout(r->aio, timeout_ms);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "transport.h"
 
 struct node_pub {
@@ -100,13 +101,6 @@ int node_sub_open(node_sub **out, const char *url, const char *topic_prefix, nod
 	return 0;
 }
 
-static int64_t sub_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int sub_matches(const node_sub *s, const cJSON *body)
 {
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "topic");
@@ -115,9 +109,9 @@ static int sub_matches(const node_sub *s, const cJSON *body)
 
 int node_sub_recv(node_sub *s, int timeout_ms, cJSON **body, node_err *err)
 {
-	int64_t deadline = sub_now_ms() + timeout_ms;
+	int64_t deadline = node_clock_mono_ms() + timeout_ms;
 	for (;;) {
-		int64_t left = deadline - sub_now_ms();
+		int64_t left = deadline - node_clock_mono_ms();
 		if (left <= 0)
 			return node_err_set(err, NODE_ETIMEDOUT, NODE_ERR_TIMEOUT, "no message in %d ms", timeout_ms);
 		nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, (nng_duration)left);

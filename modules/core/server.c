@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "transport.h"
 
@@ -43,13 +44,6 @@ struct node_server {
 };
 
 static void call_cb(void *arg);
-
-static int64_t server_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void call_free(node_call *c)
 {
@@ -192,7 +186,7 @@ static cJSON *server_identity(node_server *s)
 	cJSON_AddStringToObject(r, "node", s->cfg.node ? s->cfg.node : "");
 	cJSON_AddStringToObject(r, "version", NODE_VERSION);
 	cJSON_AddNumberToObject(r, "protocol", NODE_PROTOCOL_VERSION);
-	cJSON_AddNumberToObject(r, "time_ms", (double)server_now_ms());
+	cJSON_AddNumberToObject(r, "time_ms", (double)node_clock_wall_ms());
 	return r;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/rand.h"
 #include "submit.h"
 
@@ -62,7 +63,7 @@ static void sub_seed(sub_rng *rng)
 	if (node_rand_bytes(rng->s, sizeof rng->s, &err) == 0)
 		return;
 	/* No system generator: ids need to be unique, not unguessable. */
-	uint64_t seed = (uint64_t)taskcli_mono_ms() ^ ((uint64_t)getpid() << 32);
+	uint64_t seed = (uint64_t)node_clock_mono_ms() ^ ((uint64_t)getpid() << 32);
 	for (int i = 0; i < 4; i++)
 		rng->s[i] = seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
 }

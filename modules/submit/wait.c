@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "submit.h"
 
 static void sub_queue_chunk(submit_run *r, submit_chunk *c)
@@ -103,7 +104,7 @@ static void sub_print_timeout(submit_run *r, const char *id, const char *state)
  * ones as not ready); c keeps the ids still to ask for. */
 static void sub_take_results(submit_run *r, submit_chunk *c, const cJSON *results)
 {
-	int expired = r->deadline && taskcli_mono_ms() >= r->deadline;
+	int expired = r->deadline && node_clock_mono_ms() >= r->deadline;
 	int left = 0;
 	const cJSON *res = results->child;
 	for (int k = 0; k < c->n; k++, res = res->next) {

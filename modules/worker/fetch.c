@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "worker/worker.h"
 
@@ -22,7 +23,7 @@ static void worker_fetch_rate_tick_locked(worker *w, int64_t now)
 
 void worker_fetch_count_locked(worker *w)
 {
-	worker_fetch_rate_tick_locked(w, worker_now_ms());
+	worker_fetch_rate_tick_locked(w, node_clock_mono_ms());
 	w->rate_cur++;
 }
 
@@ -30,7 +31,7 @@ static int worker_fetch_allowance_locked(worker *w)
 {
 	if (w->prefetch >= 0)
 		return w->prefetch;
-	worker_fetch_rate_tick_locked(w, worker_now_ms());
+	worker_fetch_rate_tick_locked(w, node_clock_mono_ms());
 	int a = w->rate_cur + w->rate_prev;
 	int floor = w->concurrency < WORKER_PREFETCH_FLOOR ? w->concurrency : WORKER_PREFETCH_FLOOR;
 	return a < floor ? floor : a > WORKER_PREFETCH_MAX ? WORKER_PREFETCH_MAX : a;
@@ -43,7 +44,7 @@ int worker_fetch_want_locked(worker *w)
 {
 	if (w->fetch_inflight || !w->registered || w->stopping)
 		return 0;
-	if (w->fetch_retry_at && worker_now_ms() < w->fetch_retry_at)
+	if (w->fetch_retry_at && node_clock_mono_ms() < w->fetch_retry_at)
 		return 0;
 	int allow = worker_fetch_allowance_locked(w);
 	int slots = w->concurrency + allow - w->running - w->queue.n;
@@ -69,7 +70,7 @@ static void worker_fetch_failed(worker *w, const node_err *err)
 		worker_link_failed(w, "fetch", err);
 	pthread_mutex_lock(&w->lock);
 	w->fetch_inflight = 0;
-	w->fetch_retry_at = worker_now_ms() + worker_link_backoff(&w->fetch_backoff);
+	w->fetch_retry_at = node_clock_mono_ms() + worker_link_backoff(&w->fetch_backoff);
 	if (unknown)
 		w->need_register = 1;
 	pthread_cond_signal(&w->wake);

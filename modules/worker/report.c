@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "worker/worker.h"
 
@@ -51,7 +52,7 @@ worker_batch *worker_report_take_locked(worker *w)
 {
 	if (w->inflight || !w->bhead || w->ctl.closed)
 		return NULL;
-	if (w->report_retry_at && worker_now_ms() < w->report_retry_at)
+	if (w->report_retry_at && node_clock_mono_ms() < w->report_retry_at)
 		return NULL;
 	worker_batch *b = w->bhead;
 	w->bhead = b->next;
@@ -183,7 +184,7 @@ static void worker_report_failed(worker *w, worker_batch *b, const node_err *err
 	else if (first)
 		worker_report_requeue_locked(w, first, last);
 	if (!permanent)
-		w->report_retry_at = worker_now_ms() + worker_link_backoff(&w->report_backoff);
+		w->report_retry_at = node_clock_mono_ms() + worker_link_backoff(&w->report_backoff);
 	if (worker_link_unknown(err))
 		w->need_register = 1;
 	pthread_cond_signal(&w->wake);

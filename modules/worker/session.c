@@ -3,6 +3,7 @@
  * broker keeps their leases. */
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "worker/tasks.h"
 #include "worker/worker.h"
@@ -13,7 +14,7 @@ static void worker_register_failed(worker *w, const node_err *err)
 		worker_link_failed(w, "register", err);
 	pthread_mutex_lock(&w->lock);
 	w->reg_inflight = 0;
-	w->reg_retry_at = worker_now_ms() + worker_link_backoff(&w->reg_backoff);
+	w->reg_retry_at = node_clock_mono_ms() + worker_link_backoff(&w->reg_backoff);
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 }

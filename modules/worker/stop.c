@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "worker/worker.h"
 
@@ -112,7 +113,7 @@ int worker_stop_begin_locked(worker *w)
 	worker_stop_begin(w);
 	pthread_mutex_lock(&w->lock);
 	w->phase = WORKER_DRAINING;
-	w->phase_end = worker_now_ms() + (int64_t)w->grace_s * 1000;
+	w->phase_end = node_clock_mono_ms() + (int64_t)w->grace_s * 1000;
 	return 1;
 }
 

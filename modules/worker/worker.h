@@ -123,7 +123,6 @@ typedef struct worker {
 } worker;
 
 /* worker.c */
-int64_t worker_now_ms(void);
 /* The queues to consume, as a JSON array of strings. */
 cJSON *worker_queues_json(const worker *w);
 /* Send the report and the fetch that are due, with w->lock released
