@@ -42,23 +42,33 @@ int taskcli_open(taskcli *t, node_ctx *ctx, const node_args *a)
 		}
 	}
 	t->url = url;
-	if (node_client_open(&t->cl, url, "broker", &ctx->wire, &err) != 0) {
-		t->cl = NULL;
+	ncl_err e = {0};
+	if (ncl_open_conf(&t->conn, url, &ctx->conf, &e) != 0) {
+		t->conn = NULL;
+		taskcli_from_ncl(&err, &e);
 		if (err.rc == NODE_EINVAL) { /* a URL nng does not understand */
 			taskcli_warn(t, "%s", err.msg);
 			return NODE_EXIT_USAGE;
 		}
 		return taskcli_fail(t, &err);
 	}
+	t->url = ncl_url(t->conn);
 	return 0;
 }
 
 void taskcli_close(taskcli *t)
 {
-	if (t->cl)
-		node_client_close(t->cl);
-	t->cl = NULL;
+	if (t->conn)
+		ncl_close(t->conn);
+	t->conn = NULL;
 	fflush(stdout);
+}
+
+void taskcli_from_ncl(node_err *out, const ncl_err *e)
+{
+	int rc = e->code == NCL_ENOTFOUND && e->remote[0] ? NODE_EREMOTE : e->code;
+	node_err_set(out, rc > NCL_ENOTFOUND || rc <= 0 ? NODE_EIO : rc, e->remote[0] ? e->remote : NODE_ERR_INTERNAL,
+	    "%s", e->msg);
 }
 
 int taskcli_exit_for(const node_err *err)
@@ -119,12 +129,11 @@ cJSON *taskcli_req(const char *op)
 int taskcli_call(taskcli *t, const cJSON *req, cJSON **reply)
 {
 	node_err err = {0};
-	*reply = NULL;
-	int rc = node_client_call(t->cl, req, t->call_ms, reply, &err);
+	ncl_err e = {0};
+	int rc = ncl_call(t->conn, req, t->call_ms, reply, &e);
 	if (rc == 0)
 		return 0;
-	cJSON_Delete(*reply);
-	*reply = NULL;
+	taskcli_from_ncl(&err, &e);
 	return taskcli_fail(t, &err);
 }
 
@@ -171,13 +180,13 @@ static void taskcli_wait_cb(int rc, cJSON *reply, const node_err *err, void *arg
 int taskcli_call_parked(taskcli *t, const cJSON *req, int timeout_ms, cJSON **reply, node_err *err)
 {
 	*reply = NULL;
-	if (t->cl == NULL)
+	if (t->conn == NULL)
 		return node_err_set(err, NODE_ECLOSED, NODE_ERR_SHUTDOWN, "interrupted");
 	taskcli_wait w;
 	memset(&w, 0, sizeof w);
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
-	int rc = node_client_call_async(t->cl, req, timeout_ms, taskcli_wait_cb, &w, err);
+	int rc = ncl_call_async(t->conn, req, timeout_ms, taskcli_wait_cb, &w, err);
 	if (rc != 0) {
 		pthread_cond_destroy(&w.cond);
 		pthread_mutex_destroy(&w.lock);
@@ -196,8 +205,8 @@ int taskcli_call_parked(taskcli *t, const cJSON *req, int timeout_ms, cJSON **re
 	pthread_mutex_unlock(&w.lock);
 	if (stopped) {
 		/* Closing fails the call and waits for its callback: w is then free to go. */
-		node_client_close(t->cl);
-		t->cl = NULL;
+		ncl_close(t->conn);
+		t->conn = NULL;
 		cJSON_Delete(w.reply);
 		pthread_cond_destroy(&w.cond);
 		pthread_mutex_destroy(&w.lock);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "client/client_int.h"
 #include "core/cmd.h"
 #include "core/transport.h"
 
@@ -21,10 +22,11 @@
 /* The broker parks a get at most this long. */
 #define TASKCLI_WAIT_CAP_MS 3600000
 
-/* A connection to the broker for one command. */
+/* A connection to the broker for one command: the client library's
+ * (libnodeclient), so that node's commands and C programs share one path. */
 typedef struct taskcli {
 	node_ctx *ctx;
-	node_client *cl;
+	ncl_conn *conn;
 	const char *url;
 	int json;    /* --json */
 	int color;   /* stdout is a terminal and NO_COLOR is not set */
@@ -43,6 +45,8 @@ void taskcli_close(taskcli *t);
 
 /* The exit status for an error: 5 when the broker did not answer, else 1. */
 int taskcli_exit_for(const node_err *err);
+/* The same error as node's own (code, stable remote code, message). */
+void taskcli_from_ncl(node_err *out, const ncl_err *e);
 /* Print "node CMD: <formatted>" on stderr, after what stdout holds. */
 void taskcli_warn(const taskcli *t, const char *fmt, ...) NODE_PRINTF(2, 3);
 /* Print "node CMD: message" on stderr and return the exit status. */

@@ -2,12 +2,12 @@
  * client library: submit fibo for 4, 3, 8, 6 and 10; a completion callback
  * prints, as each finishes,
  *   For input 8, the fibonacci calculated by w-4242 was 21
- * and at the end comes pp's table of jobs per worker:
+ * and at the end comes pp's table of jobs per worker (ncl_stats_print):
  *   Job execution statistics:
- *    job count | % of all jobs | job time sum | time per job | job server
+ *    job count | % of all jobs | job time sum | time per job | worker
  *            3 |         60.00 |       0.0010 |     0.000333 | w-4242
- *   Time elapsed since server creation 0.051 s
- * The worker and the run time of a task come from the broker (ncl_task_info).
+ *   Time elapsed since start: 0.0510 s
+ * The callback asks the broker which worker ran the task (ncl_task_info).
  *
  *   pp_callbacks [-u BROKER_URL] [-c CLUSTER_FILE] [-q QUEUE]
  * Build: make examples, or cc pp_callbacks.c $(pkg-config --cflags --libs nodeclient) */
@@ -20,34 +20,18 @@
 #include <time.h>
 
 #define JOBS 5
-#define SERVERS 64
-
-typedef struct server {
-	char name[129];
-	int jobs;
-	double seconds; /* time the jobs ran */
-} server;
 
 typedef struct stats {
 	ncl_conn *conn;
 	pthread_mutex_t lock;
 	pthread_cond_t done;
 	int finished;
-	server servers[SERVERS];
-	int nservers;
 } stats;
 
 typedef struct job {
 	int input;
 	stats *st;
 } job;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Runs once per job, on the library's thread, when the job has finished. */
 static void finished(ncl_future *f, void *arg)
@@ -64,31 +48,21 @@ static void finished(ncl_future *f, void *arg)
 	else
 		printf("For input %d, the job failed: %s\n", j->input, ncl_future_error(f));
 	fflush(stdout);
-	int s = 0;
-	while (s < st->nservers && strcmp(st->servers[s].name, info.worker) != 0)
-		s++;
-	if (s == st->nservers && s < SERVERS)
-		snprintf(st->servers[st->nservers++].name, sizeof st->servers[s].name, "%s", info.worker);
-	if (s < SERVERS) {
-		st->servers[s].jobs++;
-		if (info.finished_ms >= info.started_ms && info.started_ms > 0)
-			st->servers[s].seconds += (info.finished_ms - info.started_ms) / 1000.0;
-	}
 	st->finished++;
 	pthread_cond_signal(&st->done);
 	pthread_mutex_unlock(&st->lock);
 }
 
-static void print_stats(const stats *st, double elapsed)
+static void print_stats(ncl_conn *c)
 {
-	printf("Job execution statistics:\n");
-	printf(" job count | %% of all jobs | job time sum | time per job | job server\n");
-	for (int s = 0; s < st->nservers; s++) {
-		const server *v = &st->servers[s];
-		printf(" %9d | %13.2f | %12.4f | %12.6f | %s\n", v->jobs, 100.0 * v->jobs / st->finished, v->seconds,
-		    v->seconds / v->jobs, v->name);
+	ncl_stats s;
+	ncl_err e;
+	if (ncl_stats_get(c, &s, &e) != 0) {
+		fprintf(stderr, "pp_callbacks: %s\n", e.msg);
+		return;
 	}
-	printf("Time elapsed since server creation %.3f s\n", elapsed);
+	ncl_stats_print(&s, stdout);
+	ncl_stats_free(&s);
 }
 
 int main(int argc, char **argv)
@@ -108,8 +82,7 @@ int main(int argc, char **argv)
 		}
 		*dst = argv[++i];
 	}
-	double start = now_s();
-	stats st = {.nservers = 0};
+	stats st = {.finished = 0};
 	pthread_mutex_init(&st.lock, NULL);
 	pthread_cond_init(&st.done, NULL);
 	ncl_err e;
@@ -144,7 +117,7 @@ int main(int argc, char **argv)
 	else if (!all)
 		fprintf(stderr, "pp_callbacks: %d of %d jobs finished in 60 s\n", st.finished, submitted);
 	else
-		print_stats(&st, now_s() - start);
+		print_stats(st.conn);
 	for (int i = 0; i < submitted; i++)
 		ncl_future_free(fs[i]);
 	ncl_close(st.conn);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "client/nodeclient.h"
+#include "core/config.h"
 #include "core/transport.h"
 
 #define NCL_GET_MAX 1000          /* ids in one get at most */
@@ -42,6 +43,8 @@ typedef struct ncl_outcome {
 	ncl_state state; /* NCL_PENDING: not finished yet */
 	char *result;    /* exact JSON text, when succeeded */
 	char *error;     /* the message, when failed or closed */
+	char worker[NCL_ID_MAX + 1]; /* who ran it, "" when unknown */
+	int64_t run_ms;  /* finished - started, -1 when unknown */
 } ncl_outcome;
 
 typedef struct ncl_owner_ops {
@@ -91,6 +94,7 @@ struct ncl_conn {
 	char url[512];
 	int call_ms;             /* the usual time limit of one call */
 	char prefix[32];         /* of generated task ids */
+	int64_t opened_ms;       /* monotonic: the start of the statistics' wall time */
 	uint64_t seq;            /* the number of the next generated id */
 	/* completion tracking (track.c) */
 	ncl_watch *qhead, *qtail; /* watched ids waiting for a get */
@@ -99,6 +103,9 @@ struct ncl_conn {
 	int get_max;             /* ids per get; halved when a reply is too large */
 	int64_t retry_at;        /* after a failed get, send none before (ms) */
 	int retry_ms;
+	/* statistics (stats.c) */
+	struct ncl_stat_row *stats;
+	size_t nstats, capstats;
 	/* completion callbacks */
 	ncl_future *cb_head, *cb_tail;
 	pthread_t thread;
@@ -106,6 +113,10 @@ struct ncl_conn {
 };
 
 /* ---- conn.c ---- */
+
+/* ncl_open for node's own commands and roles, which have their cluster file
+ * loaded already (url NULL: the broker's listen URL in conf). */
+int ncl_open_conf(ncl_conn **out, const char *url, const node_conf *conf, ncl_err *err);
 
 /* Wait on cond until woken or the monotonic deadline (ms, < 0: none). */
 void ncl_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t deadline);
@@ -159,6 +170,43 @@ void ncl_track_forget_locked(ncl_conn *c, ncl_owner *o, ncl_owner **gone);
 void ncl_track_close_locked(ncl_conn *c, ncl_owner **gone);
 /* Read one get entry into out (state NCL_PENDING when not finished). */
 int ncl_outcome_read(const cJSON *entry, ncl_outcome *out);
+
+/* ---- map.c ---- */
+
+/* What the tasks of a map stand for: each is per of items (chunks). */
+typedef struct ncl_map_shape {
+	size_t per, items;
+} ncl_map_shape;
+
+/* The map itself, on checked arguments, with n tasks (ncl_map's rules). */
+int ncl_map_run(ncl_conn *c, const char *task, const char *const *args_json, size_t n, int mode,
+    const ncl_map_shape *shape, ncl_item_fn fn, void *arg, const ncl_opts *opts, int timeout_ms, ncl_err *err);
+
+/* ---- chunk.c ---- */
+
+/* The chunk size ncl_map picks for n items on queue (NULL: default). */
+size_t ncl_chunk_auto(ncl_conn *c, size_t n, const char *queue);
+
+/* ---- json.c ---- */
+
+/* 1 when text is one valid JSON value, of type '[' or '{' when type is not 0. */
+int ncl_json_valid(const char *text, char type);
+/* The end of the valid JSON value at p (after white space), or NULL. */
+const char *ncl_json_skip(const char *p);
+/* Called for each element of an array (key NULL) or member of an object
+ * (key: the name as it is in the text, without quotes); value is a span of
+ * the text. Return 0 to go on. */
+typedef int (*ncl_json_fn)(size_t index, const char *key, size_t keylen, const char *value, size_t len, void *arg);
+/* Walk an array or object text: 0 when all went, -1 when the text is not
+ * valid, else what fn returned. */
+int ncl_json_each(const char *text, ncl_json_fn fn, void *arg);
+
+/* ---- stats.c ---- */
+
+/* A task finished on worker (may be empty) after run_ms; it stands for
+ * jobs items of a map. Lock held. */
+void ncl_stats_add_locked(ncl_conn *c, const char *worker, uint64_t jobs, int64_t run_ms);
+void ncl_stats_free_locked(ncl_conn *c);
 
 /* ---- reduce.c ---- */
 

@@ -71,7 +71,8 @@ const char *ncl_strerror(int code)
 		[NCL_ECLOSED] = "connection closed",
 		[NCL_ENOTFOUND] = "not found",
 		[NCL_ETASK] = "the task failed",
-		[NCL_ECANCEL] = "stopped by the caller",
+		[NCL_ECANCEL] = "cancelled by the caller",
+		[NCL_ESTARTED] = "too late: the task has started",
 	};
 	if (code < 0 || (size_t)code >= sizeof names / sizeof names[0] || names[code] == NULL)
 		return "unknown error";
@@ -134,6 +135,8 @@ int ncl_from_node(ncl_err *err, const node_err *e)
 
 int ncl_check_json(const char *text, int type, const char *what, ncl_err *err)
 {
+	if (ncl_json_valid(text, type == cJSON_Array ? '[' : '{'))
+		return 0; /* the fast way; cJSON says where it is wrong */
 	const char *end = NULL;
 	cJSON *v = cJSON_ParseWithOpts(text, &end, 1);
 	if (v == NULL) {
@@ -152,6 +155,7 @@ int ncl_check_json(const char *text, int type, const char *what, ncl_err *err)
 
 static void conn_destroy(ncl_conn *c)
 {
+	ncl_stats_free_locked(c);
 	node_wire_fini(&c->wire);
 	pthread_cond_destroy(&c->changed);
 	pthread_cond_destroy(&c->wake);
@@ -362,11 +366,18 @@ int ncl_open(ncl_conn **out, const char *url, const char *cluster_file, ncl_err 
 		node_conf_free(&conf);
 		return ncl_from_node(err, &e);
 	}
+	int rc = ncl_open_conf(out, url, &conf, err);
+	node_conf_free(&conf);
+	return rc;
+}
+
+int ncl_open_conf(ncl_conn **out, const char *url, const node_conf *conf, ncl_err *err)
+{
+	*out = NULL;
+	node_err e = {0};
 	ncl_conn *c = calloc(1, sizeof *c);
-	if (c == NULL) {
-		node_conf_free(&conf);
+	if (c == NULL)
 		return ncl_set(err, NCL_ENOMEM, "out of memory");
-	}
 	node_wire_init(&c->wire);
 	pthread_mutex_init(&c->lock, NULL);
 	ncl_cond_init(&c->changed);
@@ -374,16 +385,16 @@ int ncl_open(ncl_conn **out, const char *url, const char *cluster_file, ncl_err 
 	c->refs = 1;
 	c->get_max = NCL_GET_MAX;
 	c->retry_ms = NCL_RETRY_MIN_MS;
-	int rc = node_conf_wire(&conf, &c->wire, &e);
+	c->opened_ms = node_clock_mono_ms();
+	int rc = node_conf_wire(conf, &c->wire, &e);
 	if (rc == 0 && (url == NULL || *url == '\0'))
-		rc = node_conf_role_url(&conf, "broker", "listen", &url, &e);
+		rc = node_conf_role_url(conf, "broker", "listen", &url, &e);
 	if (rc == 0) {
 		snprintf(c->url, sizeof c->url, "%s", url);
-		c->call_ms = (int)node_conf_int(&conf, "defaults.timeout_ms", NCL_CALL_MS_DEFAULT);
+		c->call_ms = (int)node_conf_int(conf, "defaults.timeout_ms", NCL_CALL_MS_DEFAULT);
 		if (c->call_ms <= 0)
 			c->call_ms = NCL_CALL_MS_DEFAULT;
 	}
-	node_conf_free(&conf);
 	uint64_t r = 0;
 	if (rc == 0)
 		rc = node_rand_bytes(&r, sizeof r, &e);

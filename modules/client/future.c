@@ -24,6 +24,8 @@ static void future_done(ncl_owner *o, ncl_watch *w, ncl_outcome *out)
 	f->result = out->result;
 	f->error = out->error;
 	out->result = out->error = NULL;
+	if (out->state == NCL_SUCCEEDED || out->state == NCL_FAILED)
+		ncl_stats_add_locked(c, out->worker, 1, out->run_ms);
 	__atomic_store_n(&f->state, (int)out->state, __ATOMIC_RELEASE); /* after the strings */
 	pthread_cond_broadcast(&c->changed);
 	ncl_callback_queue_locked(c, f);
@@ -114,7 +116,7 @@ int ncl_submit(ncl_conn *c, const char *task, const char *args_json, const ncl_o
 	if (c->closing) {
 		char msg[640];
 		snprintf(msg, sizeof msg, "the connection to broker %s was closed before the result came", c->url);
-		ncl_outcome o = {NCL_CLOSED, NULL, strdup(msg)};
+		ncl_outcome o = {NCL_CLOSED, NULL, strdup(msg), "", -1};
 		future_done(&f->owner, &f->watch, &o);
 		free(o.error);
 	} else {
@@ -146,7 +148,7 @@ const char *ncl_future_result(const ncl_future *f)
 const char *ncl_future_error(const ncl_future *f)
 {
 	ncl_state s = ncl_future_state(f);
-	return s == NCL_FAILED || s == NCL_CLOSED ? f->error : NULL;
+	return s == NCL_FAILED || s == NCL_CLOSED || s == NCL_CANCELLED ? f->error : NULL;
 }
 
 const char *ncl_future_id(const ncl_future *f)
@@ -164,6 +166,8 @@ static int future_outcome(const ncl_future *f, ncl_err *err)
 		return ncl_set(err, NCL_ETASK, "task %s failed: %s", f->id, f->error ? f->error : "");
 	case NCL_CLOSED:
 		return ncl_set(err, NCL_ECLOSED, "task %s: %s", f->id, f->error ? f->error : "connection closed");
+	case NCL_CANCELLED:
+		return ncl_set(err, NCL_ECANCEL, "task %s was cancelled: %s", f->id, f->error ? f->error : "");
 	default:
 		return ncl_set(err, NCL_EINVAL, "task %s is not finished", f->id);
 	}
@@ -341,4 +345,55 @@ int ncl_task_info(ncl_conn *c, const char *id, int timeout_ms, ncl_info *out, nc
 	}
 	cJSON_Delete(reply);
 	return rc;
+}
+
+/* ---- cancel ---- */
+
+/* The revoke reply's entry for our one id: whether it was revoked, and the
+ * state it is in. */
+static int cancel_read(const cJSON *reply, const char *id, int *revoked, const char **state)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(reply, "results");
+	const cJSON *e = cJSON_IsArray(list) ? list->child : NULL;
+	const char *eid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "id"));
+	if (eid == NULL || strcmp(eid, id) != 0)
+		return -1;
+	*revoked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "revoked"));
+	*state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "state"));
+	return 0;
+}
+
+int ncl_future_cancel(ncl_future *f, int timeout_ms, ncl_err *err)
+{
+	if (f == NULL)
+		return ncl_set(err, NCL_EINVAL, "ncl_future_cancel: no future");
+	ncl_conn *c = f->owner.conn;
+	if (ncl_future_ready(f) && ncl_future_state(f) != NCL_CANCELLED)
+		return ncl_set(err, NCL_ESTARTED, "task %s has finished already", f->id);
+	cJSON *req = cJSON_CreateObject(), *reply = NULL;
+	cJSON *ids = req ? cJSON_AddArrayToObject(req, "ids") : NULL;
+	if (ids == NULL || cJSON_AddStringToObject(req, "op", "revoke") == NULL) {
+		cJSON_Delete(req);
+		return ncl_set(err, NCL_ENOMEM, "out of memory");
+	}
+	cJSON_AddItemToArray(ids, cJSON_CreateString(f->id));
+	int rc = ncl_call(c, req, timeout_ms, &reply, err);
+	cJSON_Delete(req);
+	int revoked = 0;
+	const char *state = NULL;
+	if (rc == 0 && cancel_read(reply, f->id, &revoked, &state) != 0)
+		rc = ncl_set(err, NCL_EIO, "broker %s answered revoke without an entry for task %s", c->url, f->id);
+	if (rc == 0 && !revoked)
+		rc = state && strcmp(state, "unknown") == 0
+		         ? ncl_set(err, NCL_ENOTFOUND, "broker %s does not know task %s", c->url, f->id)
+		         : ncl_set(err, NCL_ESTARTED, "task %s cannot be cancelled: it is %s", f->id, state ? state : "running");
+	cJSON_Delete(reply);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&c->lock);
+	ncl_outcome o = {NCL_CANCELLED, NULL, strdup("cancelled before it started"), "", -1};
+	future_done(&f->owner, &f->watch, &o); /* the tracker's later outcome finds it finished */
+	free(o.error);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
 }

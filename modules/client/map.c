@@ -1,4 +1,5 @@
-/* ncl_map and ncl_map_reduce: one task over many argument lists.
+/* Running a map: one task over many argument lists (chunk.c puts the
+ * public ncl_map in front of this, and mapreduce.c the reductions).
  *
  * The caller's thread submits the items in batches of MAP_BATCH, up to
  * MAP_SUBMITS batches in flight and at most MAP_WINDOW items submitted and
@@ -45,6 +46,7 @@ typedef struct map_job {
 	char prefix[NCL_ID_MAX - 20]; /* room for "-" and 20 digits */
 	int numbered;             /* ids: prefix-(base+i), else prefix-i */
 	unsigned long long base;
+	size_t per, items;        /* each task stands for per of items (chunks) */
 } map_job;
 
 typedef struct map_batch {
@@ -76,6 +78,10 @@ static void map_done(ncl_owner *o, ncl_watch *w, ncl_outcome *out)
 		j->errs[i] = out->error;
 		out->result = out->error = NULL;
 		j->arrived[j->finished++] = i;
+		if (out->state == NCL_SUCCEEDED || out->state == NCL_FAILED) {
+			size_t first = i * j->per, jobs = first + j->per <= j->items ? j->per : j->items - first;
+			ncl_stats_add_locked(o->conn, out->worker, jobs, out->run_ms);
+		}
 	}
 	pthread_cond_signal(&j->cond);
 }
@@ -98,12 +104,15 @@ static void map_destroy(ncl_owner *o)
 
 static const ncl_owner_ops map_ops = {map_id, map_done, map_destroy};
 
-static int map_new(ncl_conn *c, size_t n, const ncl_opts *opts, map_job **out, ncl_err *err)
+static int map_new(ncl_conn *c, size_t n, const ncl_map_shape *shape, const ncl_opts *opts, map_job **out,
+    ncl_err *err)
 {
 	map_job *j = calloc(1, sizeof *j);
 	if (j == NULL)
 		return ncl_set(err, NCL_ENOMEM, "out of memory");
 	j->n = n;
+	j->per = shape ? shape->per : 1;
+	j->items = shape ? shape->items : n;
 	j->w = calloc(n, sizeof *j->w);
 	j->res = calloc(n, sizeof *j->res);
 	j->errs = calloc(n, sizeof *j->errs);
@@ -258,27 +267,6 @@ static int map_pick_locked(map_job *j, const char *const *args, size_t *next, si
 
 /* ---- the map ---- */
 
-static int map_check(ncl_conn *c, const char *task, const char *const *args, size_t n, int mode,
-    const ncl_opts *opts, ncl_err *err)
-{
-	if (c == NULL || task == NULL || *task == '\0' || (n > 0 && args == NULL))
-		return ncl_set(err, NCL_EINVAL, "ncl_map: a connection, a task name and the items' arguments are required");
-	if (mode != NCL_ORDERED && mode != NCL_AS_COMPLETED)
-		return ncl_set(err, NCL_EINVAL, "ncl_map: mode must be NCL_ORDERED or NCL_AS_COMPLETED, not %d", mode);
-	char what[48];
-	for (size_t i = 0; i < n; i++) {
-		snprintf(what, sizeof what, "item %zu: args", i);
-		int rc = args[i] ? ncl_check_json(args[i], cJSON_Array, what, err) : 0;
-		if (rc != 0)
-			return rc;
-	}
-	/* One task with the options, so that bad options fail before any submit. */
-	cJSON *t = cJSON_CreateObject();
-	int rc = t ? ncl_opts_apply(t, opts, 0, err) : ncl_set(err, NCL_ENOMEM, "out of memory");
-	cJSON_Delete(t);
-	return rc;
-}
-
 typedef struct map_tally {
 	size_t delivered, failed, first_failed;
 	char first_error[200];
@@ -317,14 +305,12 @@ static int map_deliver_locked(map_job *j, int mode, size_t *cursor, ncl_item_fn 
 	}
 }
 
-int ncl_map(ncl_conn *c, const char *task, const char *const *args_json, size_t n, int mode, ncl_item_fn fn,
-    void *arg, const ncl_opts *opts, int timeout_ms, ncl_err *err)
+int ncl_map_run(ncl_conn *c, const char *task, const char *const *args_json, size_t n, int mode,
+    const ncl_map_shape *shape, ncl_item_fn fn, void *arg, const ncl_opts *opts, int timeout_ms, ncl_err *err)
 {
-	int rc = map_check(c, task, args_json, n, mode, opts, err);
-	if (rc != 0 || n == 0)
-		return rc;
 	map_job *j = NULL;
-	if ((rc = map_new(c, n, opts, &j, err)) != 0)
+	int rc = n == 0 ? 0 : map_new(c, n, shape, opts, &j, err);
+	if (rc != 0 || n == 0)
 		return rc;
 	int64_t deadline = ncl_deadline(timeout_ms == 0 ? -1 : timeout_ms);
 	size_t max_bytes = c->wire.limits.max_message / 2, next = 0, cursor = 0;
@@ -394,47 +380,5 @@ int ncl_map(ncl_conn *c, const char *task, const char *const *args_json, size_t 
 	if (rc == 0 && t.failed > 0)
 		rc = ncl_set(err, NCL_ETASK, "%zu of %zu %s tasks failed; the first, item %zu: %s", t.failed, n, task,
 		    t.first_failed, t.first_error);
-	return rc;
-}
-
-/* ---- map and reduce ---- */
-
-typedef struct reduce_ctx {
-	ncl_reduce *r;
-	int rc;           /* a reducer error, or NCL_ETASK */
-	ncl_err err;
-} reduce_ctx;
-
-static int reduce_item(size_t index, const char *result, const char *error, void *arg)
-{
-	reduce_ctx *x = arg;
-	if (error) {
-		x->rc = ncl_set(&x->err, NCL_ETASK, "item %zu failed: %s", index, error);
-		return 1;
-	}
-	x->rc = ncl_reduce_add(x->r, index, result, &x->err);
-	return x->rc != 0;
-}
-
-int ncl_map_reduce(ncl_conn *c, const char *task, const char *const *args_json, size_t n, ncl_reducer op,
-    char **result, const ncl_opts *opts, int timeout_ms, ncl_err *err)
-{
-	if (result == NULL)
-		return ncl_set(err, NCL_EINVAL, "ncl_map_reduce: result is NULL");
-	*result = NULL;
-	reduce_ctx x = {0};
-	int rc = ncl_reduce_new(&x.r, op, err);
-	if (rc != 0)
-		return rc;
-	int mode = ncl_reduce_ordered(op) ? NCL_ORDERED : NCL_AS_COMPLETED;
-	rc = ncl_map(c, task, args_json, n, mode, reduce_item, &x, opts, timeout_ms, err);
-	if (rc == NCL_ECANCEL && x.rc != 0) { /* the reducer stopped it: say why */
-		rc = x.rc;
-		if (err)
-			*err = x.err;
-	}
-	if (rc == 0)
-		rc = ncl_reduce_result(x.r, result, err);
-	ncl_reduce_free(x.r);
 	return rc;
 }

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,7 +50,8 @@ enum {
 	NCL_ECLOSED = 8,   /* the connection was closed */
 	NCL_ENOTFOUND = 9, /* no such task, no broker in the cluster file */
 	NCL_ETASK = 10,    /* the task ran and failed (or went to the dead letters) */
-	NCL_ECANCEL = 11,  /* stopped by the caller (an item callback said stop) */
+	NCL_ECANCEL = 11,  /* stopped or cancelled by the caller (an item callback said stop) */
+	NCL_ESTARTED = 12, /* too late to cancel: the task has started or finished */
 };
 
 /* An error: the code, the broker's stable code when there is one, a message. */
@@ -89,6 +91,7 @@ typedef struct ncl_opts {
 	int has_priority;         /* else the queue's own priority */
 	const char *kwargs_json;  /* a JSON object of named arguments, or NULL */
 	const char *options_json; /* a JSON object kept with the task (countdown...), or NULL */
+	size_t chunk;             /* ncl_map: items per task; 0 chooses (see ncl_map), 1 is one task each */
 } ncl_opts;
 
 typedef struct ncl_future ncl_future;
@@ -105,18 +108,19 @@ typedef enum ncl_state {
 	NCL_SUCCEEDED,
 	NCL_FAILED,      /* the task failed, or was delivered too often (dead letter) */
 	NCL_CLOSED,      /* the connection closed before the result came */
+	NCL_CANCELLED,   /* cancelled before it started (ncl_future_cancel, or revoked) */
 } ncl_state;
 
 /* 1 when finished (in any way), without blocking. */
 int ncl_future_ready(const ncl_future *f);
 /* Wait until finished: 0 succeeded, NCL_ETASK failed (the task's error in
- * err), NCL_ECLOSED, or NCL_ETIMEDOUT. */
+ * err), NCL_ECANCEL cancelled, NCL_ECLOSED, or NCL_ETIMEDOUT. */
 int ncl_future_wait(ncl_future *f, int timeout_ms, ncl_err *err);
 /* The current state. */
 ncl_state ncl_future_state(const ncl_future *f);
 /* The result as exact JSON text once succeeded, else NULL. */
 const char *ncl_future_result(const ncl_future *f);
-/* The error message once failed or closed, else NULL. */
+/* The error message once failed, cancelled or closed, else NULL. */
 const char *ncl_future_error(const ncl_future *f);
 /* The task id. */
 const char *ncl_future_id(const ncl_future *f);
@@ -130,6 +134,11 @@ typedef void (*ncl_done_fn)(ncl_future *f, void *arg);
 int ncl_future_on_done(ncl_future *f, ncl_done_fn fn, void *arg);
 /* Let go of f (a registered callback still runs, then f goes). */
 void ncl_future_free(ncl_future *f);
+
+/* Cancel f's task if no worker has started it: 0 when it will never run (f
+ * is then NCL_CANCELLED and its callback runs), NCL_ESTARTED when it has
+ * started or finished already (f goes on as before). */
+int ncl_future_cancel(ncl_future *f, int timeout_ms, ncl_err *err);
 
 /* Wait until every future is finished (futures of one connection): 0 when
  * all succeeded, NCL_ETASK when some failed (the first in err). */
@@ -158,6 +167,9 @@ int ncl_task_info(ncl_conn *c, const char *id, int timeout_ms, ncl_info *out, nc
 /* ncl_map delivers results in input order, or as they arrive. */
 enum { NCL_ORDERED = 0, NCL_AS_COMPLETED = 1 };
 
+#define NCL_CHUNK_AUTO_MAX 4096 /* items per task that ncl_map chooses at most */
+#define NCL_CHUNK_MAX 100000    /* items per task at most */
+
 /* One item's outcome: result (exact JSON text) or error (message), the other
  * NULL; both valid during the call. Return 0 to go on, else stop the map. */
 typedef int (*ncl_item_fn)(size_t index, const char *result, const char *error, void *arg);
@@ -166,6 +178,11 @@ typedef int (*ncl_item_fn)(size_t index, const char *result, const char *error, 
  * and call fn (may be NULL) for each item, on this thread, exactly once, in
  * the order mode says. The options apply to every item; timeout_ms bounds
  * the whole map.
+ * Chunks: with opts->chunk = k > 1 the items travel k at a time as one
+ * `chunk` task that runs them one after the other on a worker, which saves
+ * the per-task cost for tiny items; results still come one per item. With
+ * 0, k is n / (16 * the slots of the workers of the queue), from 1 to
+ * NCL_CHUNK_AUTO_MAX, so each slot still gets about 16 tasks to balance.
  * 0 when all succeeded; NCL_ETASK when some failed (each was given to fn);
  * NCL_ECANCEL when fn said stop; NCL_ETIMEDOUT. Tasks already submitted run
  * to the end even when the map stops early. */
@@ -178,10 +195,50 @@ int ncl_map(ncl_conn *c, const char *task, const char *const *args_json, size_t 
  * CONCAT joins arrays or strings in input order; COUNT counts the items. */
 typedef enum ncl_reducer { NCL_ADD, NCL_MUL, NCL_MIN, NCL_MAX, NCL_CONCAT, NCL_COUNT } ncl_reducer;
 
+/* The reducer called name ("add", "mul", "min", "max", "concat", "count"):
+ * 0, or NCL_ENOTFOUND. */
+int ncl_reducer_parse(const char *name, ncl_reducer *out);
+
 /* ncl_map, then reduce: *result gets the JSON text of the reduced value
  * (free() it). The first failed item stops the map (NCL_ETASK). */
 int ncl_map_reduce(ncl_conn *c, const char *task, const char *const *args_json, size_t n, ncl_reducer op,
     char **result, const ncl_opts *opts, int timeout_ms, ncl_err *err);
+
+/* Map, then reduce on the workers: the results, in input order, go in
+ * groups of fanin (2 or more; 0 means 16) to reduce_task as its one
+ * argument, a JSON array of values ([[v0, v1, ...]]); its results are
+ * grouped again, level by level, until one value is left (a tree of
+ * reduce tasks; reduce_task runs at least once). "sum" is a built-in such
+ * task. */
+int ncl_map_reduce_task(ncl_conn *c, const char *task, const char *const *args_json, size_t n,
+    const char *reduce_task, int fanin, char **result, const ncl_opts *opts, int timeout_ms, ncl_err *err);
+
+/* ---- statistics (Parallel Python's job server statistics) ---- */
+
+/* Jobs per worker, over every task this connection saw finish (a map item
+ * is one job, also inside a chunk). */
+typedef struct ncl_stat_row {
+	char worker[129];    /* "" for tasks with no worker (cancelled, dead) */
+	uint64_t jobs;
+	double job_s;        /* run time on the worker, summed */
+} ncl_stat_row;
+
+typedef struct ncl_stats {
+	ncl_stat_row *rows;  /* by worker name */
+	size_t n;
+	uint64_t jobs;       /* all rows */
+	double job_s;
+	double wall_s;       /* since ncl_open or ncl_stats_reset */
+} ncl_stats;
+
+/* A copy of the statistics now; ncl_stats_free it. */
+int ncl_stats_get(ncl_conn *c, ncl_stats *out, ncl_err *err);
+void ncl_stats_free(ncl_stats *s);
+/* Forget them and start the wall time again. */
+void ncl_stats_reset(ncl_conn *c);
+/* Print the table: jobs, % of all jobs, job time sum, time per job, worker;
+ * then the wall time. */
+void ncl_stats_print(const ncl_stats *s, FILE *f);
 
 #ifdef __cplusplus
 }

@@ -52,6 +52,16 @@ struct ncl_reduce {
 
 static const char *const op_names[] = {"add", "mul", "min", "max", "concat", "count"};
 
+int ncl_reducer_parse(const char *name, ncl_reducer *out)
+{
+	for (size_t i = 0; name && i < sizeof op_names / sizeof op_names[0]; i++)
+		if (strcmp(name, op_names[i]) == 0) {
+			*out = (ncl_reducer)i;
+			return 0;
+		}
+	return NCL_ENOTFOUND;
+}
+
 int ncl_reduce_ordered(ncl_reducer op)
 {
 	return op == NCL_CONCAT;

@@ -159,12 +159,23 @@ void ncl_track_pump(ncl_conn *c)
 	}
 }
 
+static void outcome_worker(const cJSON *entry, ncl_outcome *out)
+{
+	const char *w = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "worker"));
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(entry, "started_ms");
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(entry, "finished_ms");
+	snprintf(out->worker, sizeof out->worker, "%s", w ? w : "");
+	out->run_ms = cJSON_IsNumber(s) && cJSON_IsNumber(f) ? (int64_t)(f->valuedouble - s->valuedouble) : -1;
+}
+
 int ncl_outcome_read(const cJSON *entry, ncl_outcome *out)
 {
 	memset(out, 0, sizeof *out);
+	out->run_ms = -1;
 	const char *state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "state"));
 	if (state == NULL)
 		return 0;
+	const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "error"));
 	if (strcmp(state, "succeeded") == 0) {
 		const char *exact = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "value_json"));
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(entry, "value");
@@ -173,12 +184,19 @@ int ncl_outcome_read(const cJSON *entry, ncl_outcome *out)
 			return NCL_ENOMEM;
 		out->state = NCL_SUCCEEDED;
 	} else if (strcmp(state, "failed") == 0 || strcmp(state, "dead") == 0) {
-		const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "error"));
 		out->error = strdup(msg ? msg : strcmp(state, "dead") == 0 ? "dead letter" : "the task failed");
 		if (out->error == NULL)
 			return NCL_ENOMEM;
 		out->state = NCL_FAILED;
+	} else if (strcmp(state, "revoked") == 0) {
+		out->error = strdup(msg ? msg : "revoked before it started");
+		if (out->error == NULL)
+			return NCL_ENOMEM;
+		out->state = NCL_CANCELLED;
+	} else {
+		return 0;
 	}
+	outcome_worker(entry, out);
 	return 0;
 }
 
@@ -189,7 +207,7 @@ static void track_closed_locked(ncl_conn *c, ncl_watch *w, ncl_owner **gone)
 	if (!o->abandoned) {
 		char msg[640];
 		snprintf(msg, sizeof msg, "the connection to broker %s was closed before the result came", c->url);
-		ncl_outcome out = {NCL_CLOSED, NULL, strdup(msg)};
+		ncl_outcome out = {NCL_CLOSED, NULL, strdup(msg), "", -1};
 		o->ops->done(o, w, &out);
 		free(out.error);
 	}

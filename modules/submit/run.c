@@ -56,7 +56,7 @@ int submit_send(submit_run *r, cJSON *req, int timeout_ms, submit_ev ev0, node_e
 	if (rc == 0) {
 		*ev = ev0;
 		ev->run = r;
-		rc = node_client_call_async(r->t->cl, req, timeout_ms, sub_on_reply, ev, err);
+		rc = ncl_call_async(r->t->conn, req, timeout_ms, sub_on_reply, ev, err);
 		if (rc != 0)
 			free(ev);
 	}
@@ -91,8 +91,8 @@ static void sub_check_stop(submit_run *r)
 	taskcli_warn(r->t, "interrupted");
 	if (r->exit_status == 0)
 		r->exit_status = NODE_EXIT_FAIL;
-	node_client_close(r->t->cl);
-	r->t->cl = NULL;
+	ncl_close(r->t->conn);
+	r->t->conn = NULL;
 }
 
 /* Keep as many batches and gets in flight as allowed. A refused batch stops

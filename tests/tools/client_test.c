@@ -399,7 +399,7 @@ static void test_threads(ncl_conn *c)
 
 typedef struct map_rec {
 	size_t order[64], n;
-	char results[64][32];
+	char results[64][128];
 	int errors[64];
 	int stop_after;
 } map_rec;
@@ -605,7 +605,7 @@ static int kill_item(size_t index, const char *result, const char *error, void *
 	return 0;
 }
 
-static void test_killmap(ncl_conn *c, size_t n)
+static void test_killmap(ncl_conn *c, size_t n, size_t chunk)
 {
 	char **a = calloc(n, sizeof *a);
 	for (size_t i = 0; i < n; i++) {
@@ -615,17 +615,202 @@ static void test_killmap(ncl_conn *c, size_t n)
 	kill_rec k = {n, 0, calloc(n, sizeof(int)), 0};
 	ncl_err e;
 	double t0 = now_ms();
-	int rc = ncl_map(c, "sleep", (const char *const *)a, n, NCL_AS_COMPLETED, kill_item, &k, NULL, 60000, &e);
+	ncl_opts o = {.chunk = chunk};
+	int rc = ncl_map(c, "sleep", (const char *const *)a, n, NCL_AS_COMPLETED, kill_item, &k, &o, 60000, &e);
 	size_t once = 0;
 	for (size_t i = 0; i < n; i++)
 		once += k.seen[i] == 1;
 	check(rc == 0 && once == n && k.delivered == n && k.wrong == 0,
-	    "map of %zu sleeps with a worker killed: every item exactly once, right values (%.1f s%s%s)", n, (now_ms() - t0) / 1e3,
+	    "map of %zu sleeps (chunk %zu) with a worker killed: every item exactly once, right values (%.1f s%s%s)", n, chunk,
+	    (now_ms() - t0) / 1e3,
 	    rc ? ": " : "", rc ? e.msg : "");
 	free(k.seen);
 	for (size_t i = 0; i < n; i++)
 		free(a[i]);
 	free(a);
+}
+
+/* ---- chunks, cancel, a tree of reduce tasks, statistics ---- */
+
+typedef struct chunk_rec {
+	size_t n, seen_twice, wrong, errors, last;
+	unsigned char *seen;
+	int ordered_ok;
+} chunk_rec;
+
+/* Items [i, 1] give i + 1; items [i, "x"] fail. */
+static int chunk_item(size_t index, const char *result, const char *error, void *arg)
+{
+	chunk_rec *r = arg;
+	if (r->seen[index]++)
+		r->seen_twice++;
+	if (r->n > 0 && index != r->last + 1)
+		r->ordered_ok = 0;
+	r->last = index;
+	r->n++;
+	if (error)
+		r->errors++;
+	else if (strtol(result, NULL, 10) != (long)index + 1)
+		r->wrong++;
+	return 0;
+}
+
+static void chunk_case(ncl_conn *c, size_t n, size_t chunk, int mode, size_t fail_every)
+{
+	char **a = calloc(n, sizeof *a);
+	size_t want_err = 0;
+	for (size_t i = 0; i < n; i++) {
+		a[i] = malloc(32);
+		int bad = fail_every && i % fail_every == fail_every - 1;
+		want_err += bad;
+		snprintf(a[i], 32, bad ? "[%zu, \"x\"]" : "[%zu, 1]", i);
+	}
+	chunk_rec r = {0};
+	r.seen = calloc(n, 1);
+	r.ordered_ok = 1;
+	ncl_opts o = {.chunk = chunk};
+	ncl_err e = {0};
+	int rc = ncl_map(c, "add", (const char *const *)a, n, mode, chunk_item, &r, &o, 60000, &e);
+	size_t missing = 0;
+	for (size_t i = 0; i < n; i++)
+		missing += r.seen[i] == 0;
+	check((want_err ? rc == NCL_ETASK : rc == 0) && r.n == n && !missing && !r.seen_twice && !r.wrong &&
+	        r.errors == want_err && (mode == NCL_AS_COMPLETED || r.ordered_ok),
+	    "map of %zu items in chunks of %zu (%s, %zu failing): each item once, right values, failures per item%s%s", n,
+	    chunk, mode == NCL_ORDERED ? "ordered" : "as completed", want_err, rc ? ": " : "", rc ? e.msg : "");
+	for (size_t i = 0; i < n; i++)
+		free(a[i]);
+	free(a);
+	free(r.seen);
+}
+
+static void test_chunks(ncl_conn *c)
+{
+	chunk_case(c, 100, 7, NCL_ORDERED, 0);
+	chunk_case(c, 100, 7, NCL_AS_COMPLETED, 0);
+	chunk_case(c, 1000, 0, NCL_ORDERED, 0);    /* chosen automatically */
+	chunk_case(c, 50, 10, NCL_ORDERED, 9);     /* some items of some chunks fail */
+	chunk_case(c, 10, 100, NCL_AS_COMPLETED, 3); /* one chunk holds everything */
+	/* a task the workers do not have: every item gets the message */
+	const char *items[] = {"[1]", "[2]", "[3]"};
+	map_rec r;
+	memset(&r, 0, sizeof r);
+	ncl_opts o = {.chunk = 2};
+	ncl_err e;
+	int rc = ncl_map(c, "no-such-task", items, 3, NCL_ORDERED, record, &r, &o, 20000, &e);
+	check(rc == NCL_ETASK && r.n == 3 && r.errors[0] && r.errors[1] && r.errors[2] && strstr(r.results[2], "no-such-task"),
+	    "chunks of an unknown task: each item fails with the reason (%s)", r.results[2]);
+	o.chunk = NCL_CHUNK_MAX + 1;
+	rc = ncl_map(c, "add", items, 3, NCL_ORDERED, NULL, NULL, &o, 20000, &e);
+	check(rc == NCL_EINVAL, "a chunk above NCL_CHUNK_MAX: NCL_EINVAL (%s)", e.msg);
+	rc = ncl_map(c, "chunk", items, 3, NCL_ORDERED, NULL, NULL, NULL, 20000, &e);
+	check(rc == NCL_EINVAL, "mapping the chunk task itself: NCL_EINVAL (%s)", e.msg);
+}
+
+static void count_done(ncl_future *f, void *arg)
+{
+	(void)f;
+	__atomic_add_fetch((int *)arg, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_cancel(ncl_conn *c)
+{
+	ncl_err e;
+	ncl_future *f = NULL;
+	ncl_opts nobody = {.queue = "ct-nobody"}; /* no worker consumes it */
+	int calls = 0;
+	int rc = ncl_submit(c, "add", "[1, 2]", &nobody, 5000, &f, &e);
+	check(rc == 0, "submit to a queue nobody consumes");
+	if (rc != 0)
+		return;
+	ncl_future_on_done(f, count_done, &calls);
+	rc = ncl_future_cancel(f, 5000, &e);
+	check(rc == 0 && ncl_future_state(f) == NCL_CANCELLED && ncl_future_error(f) != NULL,
+	    "cancel before start: 0, the future is NCL_CANCELLED (%s)", rc ? e.msg : ncl_future_error(f));
+	rc = ncl_future_wait(f, 1000, &e);
+	check(rc == NCL_ECANCEL, "wait on a cancelled future: NCL_ECANCEL (%s)", e.msg);
+	rc = ncl_future_cancel(f, 5000, &e);
+	check(rc == 0, "cancel again: still 0 (%s)", rc ? e.msg : "");
+	ncl_info info;
+	rc = ncl_task_info(c, ncl_future_id(f), 5000, &info, &e);
+	check(rc == 0 && is(info.state, "revoked"), "the broker says revoked (%s)", rc ? e.msg : info.state);
+	for (int i = 0; i < 100 && __atomic_load_n(&calls, __ATOMIC_SEQ_CST) == 0; i++)
+		sleep_ms(10);
+	sleep_ms(300); /* the tracker's own outcome for it must not run the callback again */
+	check(__atomic_load_n(&calls, __ATOMIC_SEQ_CST) == 1, "the callback ran exactly once (%d)", calls);
+	ncl_future_free(f);
+
+	f = run(c, "add", "[2, 2]", &rc, &e);
+	rc = f ? ncl_future_cancel(f, 5000, &e) : -1;
+	check(rc == NCL_ESTARTED && ncl_future_state(f) == NCL_SUCCEEDED, "cancel after it finished: NCL_ESTARTED (%s)", e.msg);
+	ncl_future_free(f);
+	rc = ncl_submit(c, "sleep", "[1500]", NULL, 5000, &f, &e);
+	for (int i = 0; rc == 0 && i < 100; i++) {
+		ncl_info in;
+		if (ncl_task_info(c, ncl_future_id(f), 5000, &in, &e) == 0 && is(in.state, "started"))
+			break;
+		sleep_ms(20);
+	}
+	rc = rc == 0 ? ncl_future_cancel(f, 5000, &e) : rc;
+	check(rc == NCL_ESTARTED && strstr(e.msg, "started"), "cancel of a running task: NCL_ESTARTED (%s)", e.msg);
+	check(ncl_future_wait(f, 10000, &e) == 0 && is(ncl_future_result(f), "1500"), "and it runs to its end");
+	ncl_future_free(f);
+}
+
+static void test_tree(ncl_conn *c)
+{
+	char **lists = args_list(1000, "[[%d]]", 1, 0);
+	for (int a = 0; a < 1000; a++) { /* [[a, a, ... a]] (a times) */
+		free(lists[a]);
+		size_t cap = 16 + (size_t)a * 5;
+		lists[a] = malloc(cap);
+		size_t len = (size_t)snprintf(lists[a], cap, "[[");
+		for (int k = 0; k < a; k++)
+			len += (size_t)snprintf(lists[a] + len, cap - len, k ? ",%d" : "%d", a);
+		snprintf(lists[a] + len, cap - len, "]]");
+	}
+	char *res = NULL;
+	ncl_err e;
+	int rc = ncl_map_reduce_task(c, "sum", (const char *const *)lists, 1000, "sum", 8, &res, NULL, 60000, &e);
+	check(rc == 0 && is(res, "332833500"), "map sum, reduce with the sum task as a tree (fan-in 8): %s", rc ? e.msg : res);
+	free(res);
+	rc = ncl_map_reduce_task(c, "sum", (const char *const *)lists, 1, "sum", 0, &res, NULL, 60000, &e);
+	check(rc == 0 && is(res, "0"), "one item: the reduce task still runs once (%s)", rc ? e.msg : res);
+	free(res);
+	res = NULL;
+	rc = ncl_map_reduce_task(c, "sum", (const char *const *)lists, 10, "fail", 2, &res, NULL, 60000, &e);
+	check(rc == NCL_ETASK && res == NULL && strstr(e.msg, "reduce level 1"), "a failing reduce task names its level (%s)", e.msg);
+	rc = ncl_map_reduce_task(c, "sum", (const char *const *)lists, 10, "sum", 1, &res, NULL, 60000, &e);
+	check(rc == NCL_EINVAL, "fan-in 1: NCL_EINVAL");
+	free_list(lists, 1000);
+}
+
+static void test_stats(ncl_conn *c)
+{
+	ncl_stats_reset(c);
+	char **a = args_list(40, "[%d, 1]", 1, 0);
+	ncl_opts o = {.chunk = 1};
+	ncl_err e;
+	int rc = ncl_map(c, "add", (const char *const *)a, 40, NCL_ORDERED, NULL, NULL, &o, 20000, &e);
+	o.chunk = 8;
+	rc |= ncl_map(c, "add", (const char *const *)a, 40, NCL_ORDERED, NULL, NULL, &o, 20000, &e);
+	ncl_stats st;
+	rc |= ncl_stats_get(c, &st, &e);
+	int named = 1;
+	for (size_t i = 0; i < st.n; i++)
+		named &= st.rows[i].worker[0] == 'w';
+	check(rc == 0 && st.jobs == 80 && st.n >= 1 && named && st.wall_s > 0,
+	    "statistics: 80 jobs (40 single, 40 in chunks) over %zu workers, wall %.3f s", st.n, st.wall_s);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ncl_stats_print(&st, f);
+	fclose(f);
+	check(buf && strstr(buf, "job count | % of all jobs | job time sum | time per job | worker") &&
+	        strstr(buf, "Time elapsed since start: "), "ncl_stats_print: Parallel Python's table");
+	free(buf);
+	ncl_stats_free(&st);
+	free_list(a, 40);
 }
 
 /* ---- figures ---- */
@@ -642,7 +827,7 @@ static int bench_item(size_t index, const char *result, const char *error, void 
 	return 0;
 }
 
-static void bench(ncl_conn *c, size_t n, int mode)
+static void bench(ncl_conn *c, size_t n, int mode, size_t chunk)
 {
 	char **a = calloc(n, sizeof *a);
 	for (size_t i = 0; i < n; i++) {
@@ -652,12 +837,15 @@ static void bench(ncl_conn *c, size_t n, int mode)
 	bench_rec b = {0, 0};
 	ncl_err e;
 	double t0 = now_ms();
-	int rc = ncl_map(c, "add", (const char *const *)a, n, mode, bench_item, &b, NULL, 300000, &e);
+	ncl_opts o = {.chunk = chunk};
+	int rc = ncl_map(c, "add", (const char *const *)a, n, mode, bench_item, &b, &o, 300000, &e);
 	double s = (now_ms() - t0) / 1e3;
-	check(rc == 0 && b.got == (long)n && b.wrong == 0, "bench: map (%s) of %zu add items: every result right%s%s",
-	    mode == NCL_ORDERED ? "ordered" : "as completed", n, rc ? ": " : "", rc ? e.msg : "");
-	printf("figure: map (%s) of %zu add items: %.3f s, %.0f items/s end to end\n", mode == NCL_ORDERED ? "ordered" : "as completed",
-	    n, s, n / s);
+	char how[64];
+	snprintf(how, sizeof how, chunk == 1 ? "no chunks" : chunk ? "chunks of %zu" : "automatic chunks", chunk);
+	check(rc == 0 && b.got == (long)n && b.wrong == 0, "bench: map (%s, %s) of %zu add items: every result right%s%s",
+	    mode == NCL_ORDERED ? "ordered" : "as completed", how, n, rc ? ": " : "", rc ? e.msg : "");
+	printf("figure: map (%s, %s) of %zu add items: %.3f s, %.0f items/s end to end\n",
+	    mode == NCL_ORDERED ? "ordered" : "as completed", how, n, s, n / s);
 	for (size_t i = 0; i < n; i++)
 		free(a[i]);
 	free(a);
@@ -711,7 +899,7 @@ int main(int argc, char **argv)
 		return fails ? 1 : 0;
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: client_test URL all|killmap N|bench N, or client_test PORT down\n");
+		fprintf(stderr, "usage: client_test URL all|killmap N [CHUNK]|bench N [CHUNK], or client_test PORT down\n");
 		return 2;
 	}
 	ncl_conn *c;
@@ -729,11 +917,16 @@ int main(int argc, char **argv)
 		test_threads(c);
 		test_map(c);
 		test_reduce(c);
+		test_chunks(c);
+		test_cancel(c);
+		test_tree(c);
+		test_stats(c);
 	} else if (strcmp(argv[2], "killmap") == 0) {
-		test_killmap(c, n);
+		test_killmap(c, n, argc > 4 ? (size_t)strtoul(argv[4], NULL, 10) : 1);
 	} else if (strcmp(argv[2], "bench") == 0) {
-		bench(c, n, NCL_AS_COMPLETED);
-		bench(c, n / 10, NCL_ORDERED);
+		size_t chunk = argc > 4 ? (size_t)strtoul(argv[4], NULL, 10) : 0;
+		bench(c, n, NCL_AS_COMPLETED, chunk);
+		bench(c, n / 10, NCL_ORDERED, 1);
 	} else {
 		fprintf(stderr, "client_test: unknown test %s\n", argv[2]);
 		ncl_close(c);
