@@ -142,12 +142,14 @@ build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(HDRS)
 		-o $@ $< $(CORE_SRC) $(LDLIBS)
 
 install: node lib
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 node $(DESTDIR)$(PREFIX)/bin/node
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
-	for c in submit result status queues workers dead; do \
+	for c in submit result status revoke queues workers dead; do \
 		ln -sf node-task.1 $(DESTDIR)$(PREFIX)/share/man/man1/node-$$c.1; done
 	install -d $(DESTDIR)$(PREFIX)/include/node $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 modules/client/nodeclient.h $(DESTDIR)$(PREFIX)/include/node/client.h

@@ -17,5 +17,7 @@ extern const node_cmd node_cmd_status;
 extern const node_cmd node_cmd_queues;
 extern const node_cmd node_cmd_workers;
 extern const node_cmd node_cmd_dead;
+extern const node_cmd node_cmd_map;
+extern const node_cmd node_cmd_revoke;
 
 #endif

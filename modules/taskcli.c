@@ -399,7 +399,8 @@ void taskcli_print_result(const taskcli *t, const char *id, const cJSON *entry, 
 
 int taskcli_state_finished(const char *state)
 {
-	return state && (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 || strcmp(state, "dead") == 0);
+	return state && (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 || strcmp(state, "dead") == 0 ||
+	                    strcmp(state, "revoked") == 0);
 }
 
 const char *taskcli_color_on(int color, const char *state)
@@ -412,6 +413,8 @@ const char *taskcli_color_on(int color, const char *state)
 		return "\033[31m";
 	if (strcmp(state, "started") == 0)
 		return "\033[36m";
+	if (strcmp(state, "revoked") == 0)
+		return "\033[33m";
 	if (strcmp(state, "queued") == 0 || strcmp(state, "pending") == 0)
 		return "\033[33m";
 	if (strcmp(state, "bold") == 0)

@@ -36,6 +36,7 @@ void broker_op_queues(node_call *c, const cJSON *req, void *arg)
 		cJSON_AddNumberToObject(o, "succeeded", (double)q->succeeded);
 		cJSON_AddNumberToObject(o, "failed", (double)q->failed);
 		cJSON_AddNumberToObject(o, "dead", (double)q->dead_count);
+		cJSON_AddNumberToObject(o, "revoked", (double)q->revoked);
 		cJSON_AddNumberToObject(o, "rate_in", broker_queue_rate(q, 1, now));
 		cJSON_AddNumberToObject(o, "rate_out", broker_queue_rate(q, 0, now));
 		cJSON_AddNumberToObject(o, "max_length", (double)q->max_length);

@@ -1,7 +1,7 @@
 /* The broker role's shared state, for the files of modules/broker/:
- * ops.c (the op table) with submit.c, lease.c, results.c and admin.c (the
- * ops), store.c (the state), records.c (journal records and replay), and
- * modules/broker.c (start, timers, stop). */
+ * ops.c (the op table) with submit.c, lease.c, results.c, revoke.c and
+ * admin.c (the ops), store.c (the state), records.c (journal records and
+ * replay), and modules/broker.c (start, timers, stop). */
 #ifndef NODE_BROKER_H
 #define NODE_BROKER_H
 
@@ -14,7 +14,7 @@
 
 #define BROKER_SUBMIT_MAX 10000 /* tasks in one submit */
 #define BROKER_FETCH_MAX 10000  /* tasks asked for in one fetch, results in one report */
-#define BROKER_GET_MAX 10000    /* ids in one get */
+#define BROKER_GET_MAX 10000    /* ids in one get or revoke */
 
 typedef struct broker_fetch broker_fetch;
 typedef struct broker_get broker_get;
@@ -65,7 +65,7 @@ const char *broker_json_str(const cJSON *o, const char *k);
 /* An integer field within bounds, or def when absent; -1 on a bad value. */
 int broker_json_int(const cJSON *o, const char *k, long long lo, long long hi, long long def, long long *out);
 
-/* The ops (submit.c, lease.c, results.c, admin.c) */
+/* The ops (submit.c, lease.c, results.c, revoke.c, admin.c) */
 void broker_op_submit(node_call *c, const cJSON *req, void *arg);
 void broker_op_register(node_call *c, const cJSON *req, void *arg);
 void broker_op_fetch(node_call *c, const cJSON *req, void *arg);
@@ -78,6 +78,7 @@ void broker_op_status(node_call *c, const cJSON *req, void *arg);
 void broker_op_queues(node_call *c, const cJSON *req, void *arg);
 void broker_op_workers(node_call *c, const cJSON *req, void *arg);
 void broker_op_dead(node_call *c, const cJSON *req, void *arg);
+void broker_op_revoke(node_call *c, const cJSON *req, void *arg);
 /* Answer a parked fetch with these tasks (NULL: none) / free it. */
 void broker_fetch_answer(broker_fetch *f, cJSON *list);
 void broker_fetch_free(broker_fetch *f);
@@ -100,6 +101,7 @@ void broker_expire_parked(broker *b, int64_t now_ms, int all);
 int broker_rec_submit(broker *b, const broker_task *t, node_err *err);
 int broker_rec_delivery(broker *b, const broker_task *t, node_err *err);
 int broker_rec_finish(broker *b, const broker_task *t, node_err *err);
+int broker_rec_revoke(broker *b, const broker_task *t, int64_t ts, node_err *err);
 int broker_rec_simple(broker *b, char type, const broker_task *t, node_err *err);
 int broker_replay(const void *rec, size_t len, void *arg);
 int broker_snapshot(node_journal *j, void *arg);

@@ -1,6 +1,7 @@
 /* The broker's protocol (node-protocol(7), "BROKER"): the op table, the
  * checks every op shares, and parked calls that time out or lose their
- * client. The ops themselves live in submit.c, lease.c, results.c, admin.c. */
+ * client. The ops themselves live in submit.c, lease.c, results.c, revoke.c
+ * and admin.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,5 +105,6 @@ const node_op broker_ops[] = {
 	{"queues", broker_op_queues},
 	{"workers", broker_op_workers},
 	{"dead", broker_op_dead},
+	{"revoke", broker_op_revoke},
 	{NULL, NULL},
 };

@@ -38,6 +38,11 @@ static int enc_finish(const broker_task *t, char **s)
 	return n;
 }
 
+static int enc_revoke(const broker_task *t, int64_t ts, char **s)
+{
+	return asprintf(s, "{\"t\":\"v\",\"id\":\"%s\",\"ts\":%lld}", t->id, (long long)ts);
+}
+
 static int enc_simple(char type, const broker_task *t, char **s)
 {
 	return asprintf(s, "{\"t\":\"%c\",\"id\":\"%s\"}", type, t->id);
@@ -75,6 +80,14 @@ int broker_rec_finish(broker *b, const broker_task *t, node_err *err)
 {
 	char *s = NULL;
 	int n = enc_finish(t, &s);
+	return rec_put(b, NULL, s, n, err);
+}
+
+/* v: revoked while queued, at ts (written before the task changes state). */
+int broker_rec_revoke(broker *b, const broker_task *t, int64_t ts, node_err *err)
+{
+	char *s = NULL;
+	int n = enc_revoke(t, ts, &s);
 	return rec_put(b, NULL, s, n, err);
 }
 
@@ -166,8 +179,8 @@ static int replay_submit(broker *b, const cJSON *r, const char *id, const char *
 
 static void replay_finish(broker *b, const cJSON *r, broker_task *t, const char *rec, size_t len)
 {
-	if (t->state == BROKER_SUCCEEDED || t->state == BROKER_FAILED)
-		return;
+	if (t->state == BROKER_SUCCEEDED || t->state == BROKER_FAILED || t->state == BROKER_REVOKED)
+		return; /* the first outcome wins, as it did when it was written */
 	const cJSON *ok = cJSON_GetObjectItemCaseSensitive(r, "ok"), *ts = cJSON_GetObjectItemCaseSensitive(r, "ts");
 	int good = cJSON_IsNumber(ok) && ok->valueint == 1;
 	const char *e = rec_str(r, "e");
@@ -184,6 +197,15 @@ static void replay_delivery(broker *b, const cJSON *r, broker_task *t)
 		t->ran_by = broker_store_worker(&b->st, w, 1);
 	if (cJSON_IsNumber(ts))
 		t->started_ms = (int64_t)ts->valuedouble;
+}
+
+/* Only a queued task was ever revoked; anything else is a record that no
+ * longer applies. */
+static void replay_revoke(broker *b, const cJSON *r, broker_task *t)
+{
+	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(r, "ts");
+	if (t->state == BROKER_QUEUED)
+		broker_store_revoke(&b->st, t, cJSON_IsNumber(ts) ? (int64_t)ts->valuedouble : node_clock_wall_ms());
 }
 
 static int replay_one(broker *b, const cJSON *r, const char *rec, size_t len)
@@ -205,6 +227,9 @@ static int replay_one(broker *b, const cJSON *r, const char *rec, size_t len)
 		break;
 	case 'f':
 		replay_finish(b, r, t, rec, len);
+		break;
+	case 'v':
+		replay_revoke(b, r, t);
 		break;
 	case 'x':
 		broker_store_bury(&b->st, t, node_clock_wall_ms());
@@ -249,6 +274,10 @@ static int snap_task(broker *b, node_journal *j, const broker_task *t, node_err 
 	}
 	if (rc == 0 && t->state == BROKER_DEAD) {
 		n = enc_simple('x', t, &s);
+		rc = rec_put(b, j, s, n, err);
+	}
+	if (rc == 0 && t->state == BROKER_REVOKED) {
+		n = enc_revoke(t, t->finished_ms, &s);
 		rc = rec_put(b, j, s, n, err);
 	}
 	return rc;

@@ -1,5 +1,6 @@
 /* The broker's result ops: get (parked until every listed task has
- * finished) and status, and waking the gets that watch a task. */
+ * finished: succeeded, failed, dead or revoked) and status, and waking the
+ * gets that watch a task. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,8 @@
 
 static int finished(const broker_task *t)
 {
-	return !t->pending && (t->state == BROKER_SUCCEEDED || t->state == BROKER_FAILED || t->state == BROKER_DEAD);
+	return !t->pending && (t->state == BROKER_SUCCEEDED || t->state == BROKER_FAILED || t->state == BROKER_DEAD ||
+	    t->state == BROKER_REVOKED);
 }
 
 /* A run of 16 or more digits: a number a double may not hold exactly. */
@@ -27,23 +29,49 @@ static int long_number(const char *s)
 	return 0;
 }
 
+static void add_time(cJSON *o, const char *k, int64_t ms)
+{
+	if (ms)
+		cJSON_AddNumberToObject(o, k, (double)ms);
+}
+
+/* Who ran it and when, as far as known (all from t: no lookups). */
+static void add_run(cJSON *o, const broker_task *t)
+{
+	if (t->ran_by)
+		cJSON_AddStringToObject(o, "worker", t->ran_by->name);
+	add_time(o, "started_ms", t->started_ms);
+	add_time(o, "finished_ms", t->finished_ms);
+}
+
+/* The state a client sees: an outcome not on disk yet is not shown. */
+static int shown_state(const broker_task *t)
+{
+	if (!t->pending)
+		return t->state;
+	return t->state == BROKER_REVOKED ? BROKER_QUEUED : BROKER_STARTED;
+}
+
 static cJSON *result_of(broker *b, const char *id)
 {
 	cJSON *o = cJSON_CreateObject();
 	broker_task *t = broker_store_find(&b->st, id);
 	cJSON_AddStringToObject(o, "id", id);
-	cJSON_AddStringToObject(o, "state", t ? broker_state_name(t->pending ? BROKER_STARTED : t->state) : "pending");
-	if (t && t->pending)
-		t = NULL; /* its result is not on disk yet: nothing to show */
-	if (t && t->state == BROKER_SUCCEEDED) {
+	cJSON_AddStringToObject(o, "state", t ? broker_state_name(shown_state(t)) : "pending");
+	if (t == NULL || !finished(t))
+		return o; /* nothing to show until its outcome is on disk */
+	if (t->state == BROKER_SUCCEEDED) {
 		cJSON_AddRawToObject(o, "value", t->result);
 		if (long_number(t->result)) /* readers parse numbers as doubles: give them the text */
 			cJSON_AddStringToObject(o, "value_json", t->result);
 	}
-	else if (t && t->state == BROKER_FAILED)
+	else if (t->state == BROKER_FAILED)
 		cJSON_AddStringToObject(o, "error", t->result ? t->result : "");
-	else if (t && t->state == BROKER_DEAD)
+	else if (t->state == BROKER_DEAD)
 		cJSON_AddStringToObject(o, "error", "dead letter: the task was delivered too often without a result");
+	else if (t->state == BROKER_REVOKED)
+		cJSON_AddStringToObject(o, "error", "revoked before it started");
+	add_run(o, t); /* client statistics: where and how long it ran */
 	return o;
 }
 
@@ -163,12 +191,6 @@ void broker_op_get(node_call *c, const cJSON *req, void *arg)
 	pthread_mutex_unlock(&b->lock);
 }
 
-static void add_time(cJSON *o, const char *k, int64_t ms)
-{
-	if (ms)
-		cJSON_AddNumberToObject(o, k, (double)ms);
-}
-
 void broker_op_status(node_call *c, const cJSON *req, void *arg)
 {
 	broker *b = arg;
@@ -188,12 +210,10 @@ void broker_op_status(node_call *c, const cJSON *req, void *arg)
 	cJSON_AddStringToObject(o, "name", t->name);
 	cJSON_AddStringToObject(o, "queue", t->queue->name);
 	cJSON_AddNumberToObject(o, "priority", t->priority);
-	if (t->ran_by)
-		cJSON_AddStringToObject(o, "worker", t->ran_by->name);
 	cJSON_AddNumberToObject(o, "deliveries", t->deliveries);
 	add_time(o, "submitted_ms", t->submitted_ms);
-	add_time(o, "started_ms", t->started_ms);
-	add_time(o, "finished_ms", t->finished_ms);
+	if (!finished(t)) /* result_of has these for a finished task */
+		add_run(o, t);
 	cJSON_AddRawToObject(o, "args", t->args);
 	cJSON_AddRawToObject(o, "kwargs", *t->kwargs ? t->kwargs : "{}");
 	if (*t->options)

@@ -167,6 +167,7 @@ void broker_store_unlink(broker_store *s, broker_task *t)
 		break;
 	case BROKER_SUCCEEDED:
 	case BROKER_FAILED:
+	case BROKER_REVOKED:
 		lane_cut(&q->finished, t);
 		break;
 	case BROKER_DEAD:
@@ -271,10 +272,23 @@ void broker_store_unfinish(broker_store *s, broker_task *t)
 		t->queue->succeeded--;
 	else if (t->state == BROKER_FAILED)
 		t->queue->failed--;
+	else if (t->state == BROKER_REVOKED)
+		t->queue->revoked--;
 	free(t->result);
 	t->result = NULL;
 	t->finished_ms = 0;
 	broker_store_enqueue(s, t);
+}
+
+/* On the finished list, so the queue's result_ttl_s forgets it like a
+ * result; not counted in rate_out, which measures work done. */
+void broker_store_revoke(broker_store *s, broker_task *t, int64_t now_ms)
+{
+	broker_store_unlink(s, t);
+	t->state = BROKER_REVOKED;
+	t->finished_ms = now_ms;
+	lane_push(&t->queue->finished, t);
+	t->queue->revoked++;
 }
 
 void broker_store_bury(broker_store *s, broker_task *t, int64_t now_ms)
@@ -342,6 +356,6 @@ double broker_queue_rate(const broker_queue *q, int in, int64_t now_ms)
 
 const char *broker_state_name(int state)
 {
-	static const char *const names[] = {"queued", "queued", "started", "succeeded", "failed", "dead"};
-	return state >= 0 && state <= BROKER_DEAD ? names[state] : "pending";
+	static const char *const names[] = {"queued", "queued", "started", "succeeded", "failed", "dead", "revoked"};
+	return state >= 0 && state <= BROKER_REVOKED ? names[state] : "pending";
 }

@@ -18,6 +18,7 @@ enum broker_state {
 	BROKER_SUCCEEDED,
 	BROKER_FAILED,
 	BROKER_DEAD,
+	BROKER_REVOKED,    /* cancelled while queued: finished without running */
 };
 
 typedef struct broker_queue broker_queue;
@@ -50,10 +51,10 @@ typedef struct broker_lane {
 struct broker_queue {
 	char *name;
 	broker_lane lane[BROKER_PRIORITIES];
-	broker_lane finished;            /* succeeded/failed, oldest first, for result TTL */
+	broker_lane finished;            /* succeeded/failed/revoked, oldest first, for result TTL */
 	broker_lane dead;
 	uint64_t depth, leased, consumers;
-	uint64_t submitted, succeeded, failed, dead_count;
+	uint64_t submitted, succeeded, failed, dead_count, revoked;
 	uint64_t max_length;
 	uint32_t max_deliveries;
 	int64_t result_ttl_ms;
@@ -107,8 +108,10 @@ broker_task *broker_store_dequeue(broker_store *s, broker_queue *q);
 void broker_store_unlink(broker_store *s, broker_task *t);
 void broker_store_lease(broker_store *s, broker_task *t, broker_worker *w, int64_t now_ms);
 void broker_store_finish(broker_store *s, broker_task *t, int ok, char *result, int64_t now_ms);
-/* Undo a finish whose result could not be journaled: back to its queue. */
+/* Undo a finish or revoke that could not be journaled: back to its queue. */
 void broker_store_unfinish(broker_store *s, broker_task *t);
+/* Cancel a queued task: it finishes as REVOKED without running. */
+void broker_store_revoke(broker_store *s, broker_task *t, int64_t now_ms);
 void broker_store_bury(broker_store *s, broker_task *t, int64_t now_ms);
 
 broker_worker *broker_store_worker(broker_store *s, const char *name, int create);
