@@ -9,7 +9,8 @@
  * The role's thread registers and sends heartbeats (session.c), sends the
  * fetch or report that is due when no other thread does (fetch.c,
  * report.c), sleeps until its next timer between retries (link.c) and runs
- * the stop (stop.c). The pool threads (pool.c) run the tasks (run.c). */
+ * the stop (stop.c). The pool threads (pool.c) run the tasks (run.c); tasks
+ * that wait for sub-tasks (sub.c) lend their slots to extra threads. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,7 @@ static worker *worker_new(void)
 	pthread_cond_init(&w->work, NULL);
 	worker_link_init(&w->fetch);
 	worker_link_init(&w->ctl);
+	pthread_rwlock_init(&w->sub_gate, NULL);
 	return w;
 }
 
@@ -207,6 +209,7 @@ static void worker_free(worker *w)
 	free(w->threads);
 	worker_link_destroy(&w->fetch);
 	worker_link_destroy(&w->ctl);
+	pthread_rwlock_destroy(&w->sub_gate);
 	pthread_cond_destroy(&w->work);
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->lock);
@@ -225,8 +228,10 @@ static int worker_start(worker *w, node_err *err)
 	return 0;
 }
 
-/* Say bye, close the clients, join the threads. Returns 1 when w must not
- * be freed (threads left running a task past the grace period). */
+/* Say bye, close the clients, join the threads, then close the sub-task
+ * connection (a task left running past the grace period, waiting for its
+ * sub-tasks, wakes up and ends). Returns 1 when w must not be freed
+ * (threads left running a task past the grace period). */
 static int worker_finish(worker *w)
 {
 	worker_stop_bye(w);
@@ -234,6 +239,7 @@ static int worker_finish(worker *w)
 	worker_link_close(w, &w->fetch);
 	worker_link_close(w, &w->ctl);
 	worker_pool_join(w, abandoned);
+	worker_sub_close(w);
 	worker_stop_join(w);
 	return abandoned;
 }
@@ -336,7 +342,8 @@ const node_cmd node_cmd_worker = {
 	.summary = "run tasks from the broker's queues in a pool of threads",
 	.synopsis = "[--queues Q,...] [--concurrency N] [--broker URL] [--grace S] [--prefetch N]",
 	.description = "Registers with the broker, then fetches tasks from the queues and runs them,\n"
-	               "N at a time (built-in tasks: add, sum, sqrt, fibo, pi, sleep, echo, fail, crawl).\n"
+	               "N at a time (built-in tasks: add, sum, sqrt, fibo, fibr, pi, sleep, echo, fail,\n"
+	               "crawl, chunk). A task waiting for its sub-tasks (fibr) lends its slot.\n"
 	               "Keeps retrying while the broker is unreachable and registers again when it\n"
 	               "is back. SIGTERM or SIGINT: unstarted tasks are given back at once, running\n"
 	               "ones get --grace seconds to finish and report, then it exits 0.",

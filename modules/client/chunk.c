@@ -112,6 +112,8 @@ static int chunk_fail_all(chunk_map *m, size_t first, size_t count, const char *
 	return 0;
 }
 
+static int chunk_unpack_values(chunk_map *m, chunk_unpack *u);
+
 static int chunk_item(size_t ci, const char *result, const char *error, void *arg)
 {
 	chunk_map *m = arg;
@@ -119,24 +121,69 @@ static int chunk_item(size_t ci, const char *result, const char *error, void *ar
 	u.count = u.first + m->k <= m->n ? m->k : m->n - u.first;
 	if (error)
 		return chunk_fail_all(m, u.first, u.count, error);
-	if (ncl_json_each(result, chunk_member, &u) != 0 || u.v == NULL || u.v[0] != '[')
+	if (ncl_json_each(result, chunk_member, &u) != 0 || u.v == NULL || (u.v[0] != '[' && u.v[0] != '"'))
 		return chunk_fail_all(m, u.first, u.count, "the chunk task's result is not {\"v\": [...]}");
 	cJSON_Delete(m->errs);
 	m->errs = u.e ? cJSON_ParseWithLength(u.e, u.elen) : NULL;
+	cJSON *text = NULL; /* "v" as the text of a JSON string: the values' JSON */
+	if (u.v[0] == '"') {
+		text = cJSON_ParseWithLength(u.v, u.vlen);
+		if (!cJSON_IsString(text)) {
+			cJSON_Delete(text);
+			return chunk_fail_all(m, u.first, u.count, "the chunk task's \"v\" is not a JSON text");
+		}
+		u.v = text->valuestring;
+	}
+	int rc = chunk_unpack_values(m, &u);
+	cJSON_Delete(text);
+	return rc;
+}
+
+/* Hand the values of u.v (an array's text) to the items of the chunk. */
+static int chunk_unpack_values(chunk_map *m, chunk_unpack *u)
+{
 	/* Count first: a short answer must not leave items without an outcome. */
 	size_t got = 0;
-	if (ncl_json_each(u.v, chunk_count, &got) != 0 || got != u.count) {
+	if (ncl_json_each(u->v, chunk_count, &got) != 0 || got != u->count) {
 		char msg[160];
-		snprintf(msg, sizeof msg, "the chunk task returned %zu values for %zu items", got, u.count);
-		return chunk_fail_all(m, u.first, u.count, msg);
+		snprintf(msg, sizeof msg, "the chunk task returned %zu values for %zu items", got, u->count);
+		return chunk_fail_all(m, u->first, u->count, msg);
 	}
-	int rc = ncl_json_each(u.v, chunk_value, &u);
-	return rc != 0 && u.stop;
+	int rc = ncl_json_each(u->v, chunk_value, u);
+	return rc != 0 && u->stop;
 }
 
 /* ---- packing ---- */
 
-/* The args of each chunk task: ["TASK",[A0,A1,...]]. */
+/* Bytes of s once escaped inside a JSON string. */
+static size_t chunk_escaped_len(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += (*s == '"' || *s == '\\' || *s == '\n' || *s == '\r' || *s == '\t') ? 2 : 1;
+	return n;
+}
+
+/* Append s escaped for a JSON string at p; returns the new end. Item texts
+ * are valid JSON, so the only control characters in them are white space. */
+static char *chunk_escape(char *p, const char *s)
+{
+	for (; *s; s++) {
+		char c = *s;
+		if (c == '"' || c == '\\')
+			*p++ = '\\';
+		else if (c == '\n' || c == '\r' || c == '\t') {
+			*p++ = '\\';
+			c = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		}
+		*p++ = c;
+	}
+	return p;
+}
+
+/* The args of each chunk task: ["TASK","[A0,A1,...]"]: the items travel as
+ * the text of one JSON string, so that the broker and this side never parse
+ * or print their numbers (cJSON's slowest work); the worker parses them once. */
 static char **chunk_pack(const char *task, const char *const *args, size_t n, size_t k, size_t *out_n)
 {
 	size_t m = (n + k - 1) / k, tlen = strlen(task);
@@ -144,9 +191,9 @@ static char **chunk_pack(const char *task, const char *const *args, size_t n, si
 	if (packs == NULL)
 		return NULL;
 	for (size_t c = 0; c < m; c++) {
-		size_t from = c * k, to = from + k < n ? from + k : n, len = tlen + 8;
+		size_t from = c * k, to = from + k < n ? from + k : n, len = tlen + 10;
 		for (size_t i = from; i < to; i++)
-			len += (args[i] ? strlen(args[i]) : 4) + 1;
+			len += (args[i] ? chunk_escaped_len(args[i]) : 4) + 1;
 		char *p = malloc(len);
 		if ((packs[c] = p) == NULL) {
 			for (size_t x = 0; x < c; x++)
@@ -154,15 +201,12 @@ static char **chunk_pack(const char *task, const char *const *args, size_t n, si
 			free(packs);
 			return NULL;
 		}
-		p += sprintf(p, "[\"%s\",[", task); /* task names need no escaping (checked) */
+		p += sprintf(p, "[\"%s\",\"[", task); /* task names need no escaping (checked) */
 		for (size_t i = from; i < to; i++) {
-			const char *a = args[i] ? args[i] : "null";
-			size_t al = strlen(a);
-			memcpy(p, a, al);
-			p += al;
+			p = chunk_escape(p, args[i] ? args[i] : "null");
 			*p++ = i + 1 < to ? ',' : ']';
 		}
-		strcpy(p, "]");
+		strcpy(p, "\"]");
 	}
 	*out_n = m;
 	return packs;

@@ -1,5 +1,5 @@
 /* Fetching tasks: at most one fetch is outstanding, parked at the broker
- * until work exists, asking for the free threads plus a prefetch allowance
+ * until work exists, asking for the free slots plus a prefetch allowance
  * that follows throughput. */
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +38,9 @@ static int worker_fetch_allowance_locked(worker *w)
 }
 
 /* Whoever notices room (the fetch callback, a pool thread, the role's
- * thread) sends the next fetch, once the local queue is down to half the
- * allowance. */
+ * thread, a task that starts to wait) sends the next fetch, once the local
+ * queue is down to half the allowance. The capacity is --concurrency plus
+ * the slots lent by blocked tasks, which count among the running ones. */
 int worker_fetch_want_locked(worker *w)
 {
 	if (w->fetch_inflight || !w->registered || w->stopping)
@@ -47,7 +48,8 @@ int worker_fetch_want_locked(worker *w)
 	if (w->fetch_retry_at && node_clock_mono_ms() < w->fetch_retry_at)
 		return 0;
 	int allow = worker_fetch_allowance_locked(w);
-	int slots = w->concurrency + allow - w->running - w->queue.n;
+	int capacity = w->concurrency + w->blocked;
+	int slots = capacity + allow - w->running - w->queue.n;
 	if (slots <= 0 || w->queue.n > allow / 2)
 		return 0;
 	w->fetch_inflight = 1;

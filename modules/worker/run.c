@@ -1,6 +1,6 @@
-/* Running one task: call the built-in task, check its value against the
- * message limits and print it once, into the result object that travels
- * to the broker in a report. */
+/* Running one task: call the built-in task with its context (sub.c), check
+ * its value against the message limits and print it once, into the result
+ * object that travels to the broker in a report. */
 #include <stdio.h>
 #include <string.h>
 
@@ -32,7 +32,8 @@ static int worker_run_has_long_number(const char *text)
 	return 0;
 }
 
-static int worker_run_call(const cJSON *task, cJSON **value, char *err)
+/* The task gets its context: its id, delivery and queue, and sub-tasks. */
+static int worker_run_call(worker_thread *t, const cJSON *task, cJSON **value, char *err)
 {
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(task, "name");
 	const cJSON *args = cJSON_GetObjectItemCaseSensitive(task, "args");
@@ -45,7 +46,10 @@ static int worker_run_call(const cJSON *task, cJSON **value, char *err)
 		snprintf(err, WORKER_ERR_MAX, "the task has no name");
 		return -1;
 	}
-	return worker_task_run(name->valuestring, args, kwargs, value, err, WORKER_ERR_MAX);
+	worker_task_ctx ctx;
+	worker_ctx_state st;
+	worker_sub_ctx(t, task, &ctx, &st);
+	return worker_task_run(&ctx, name->valuestring, args, kwargs, value, err, WORKER_ERR_MAX);
 }
 
 /* Print value (and free it) into *text; -1 with err when it cannot go in a
@@ -99,13 +103,14 @@ static size_t worker_run_error(cJSON *r, const cJSON *task, const char *err, con
 	return strlen(err) * 2 + strlen(id) + 48;
 }
 
-cJSON *worker_run_task(worker *w, const cJSON *task, size_t *bytes)
+cJSON *worker_run_task(worker_thread *t, const cJSON *task, size_t *bytes)
 {
+	worker *w = t->w;
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(task, "id"));
 	char err[WORKER_ERR_MAX];
 	cJSON *value = NULL;
 	char *text = NULL;
-	int rc = worker_run_call(task, &value, err);
+	int rc = worker_run_call(t, task, &value, err);
 	if (rc == 0)
 		rc = worker_run_print(w, value, &text, err);
 	cJSON *r = cJSON_CreateObject();

@@ -98,13 +98,17 @@ static void worker_heartbeat_add_ids(cJSON *ids, const worker_batch *b)
 	}
 }
 
+static void worker_heartbeat_add_id(const char *id, void *arg)
+{
+	cJSON_AddItemToArray(arg, cJSON_CreateString(id));
+}
+
 /* Built under w->lock; the caller sends it. */
 static cJSON *worker_heartbeat_req_locked(worker *w)
 {
 	cJSON *req = worker_link_req(w, "heartbeat"), *ids = cJSON_CreateArray(), *held = cJSON_CreateArray();
-	for (int i = 0; i < w->concurrency; i++)
-		if (w->threads[i].busy)
-			cJSON_AddItemToArray(ids, cJSON_CreateString(w->threads[i].running));
+	/* Waiting ones too: a task waiting for its sub-tasks keeps its lease. */
+	worker_pool_ids_locked(w, worker_heartbeat_add_id, ids);
 	/* Finished but not yet reported: still ours until the broker has the result. */
 	if (w->inflight)
 		worker_heartbeat_add_ids(ids, w->inflight);

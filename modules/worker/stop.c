@@ -117,16 +117,28 @@ int worker_stop_begin_locked(worker *w)
 	return 1;
 }
 
+/* The ids of the tasks left unfinished, as much as fits, for the log. */
+typedef struct worker_stop_ids {
+	char text[1024];
+	size_t off;
+} worker_stop_ids;
+
+static void worker_stop_add_id(const char *id, void *arg)
+{
+	worker_stop_ids *ids = arg;
+	if (ids->off < sizeof ids->text - 1) {
+		int n = snprintf(ids->text + ids->off, sizeof ids->text - ids->off, "%s%s", ids->off ? ", " : "", id);
+		ids->off += n > 0 ? (size_t)n : 0;
+	}
+}
+
 static void worker_stop_abandon_locked(worker *w)
 {
-	char ids[1024];
-	size_t off = 0;
-	ids[0] = '\0';
-	for (int i = 0; i < w->concurrency && off < sizeof ids - 1; i++)
-		if (w->threads[i].busy)
-			off += (size_t)snprintf(ids + off, sizeof ids - off, "%s%s", off ? ", " : "", w->threads[i].running);
+	worker_stop_ids ids = {.off = 0};
+	ids.text[0] = '\0';
+	worker_pool_ids_locked(w, worker_stop_add_id, &ids);
 	node_warn("grace period of %d s is over; leaving %d task%s unfinished (the broker re-queues them): %s", w->grace_s,
-	    w->running, w->running == 1 ? "" : "s", ids);
+	    w->running, w->running == 1 ? "" : "s", ids.text);
 	w->abandoned = 1;
 }
 

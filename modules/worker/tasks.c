@@ -3,13 +3,17 @@
  *   sum(list)            the sum of a list of numbers
  *   sqrt(x)              the square root of x >= 0
  *   fibo(n)              the n-th Fibonacci number, exact, n <= 100000
+ *   fibr(n, cutoff=15)   the same by nested futures: sub-tasks n-1 and n-2
  *   pi(points, seed?)    Monte Carlo: {"inside": k, "points": n}
  *   sleep(ms)            sleeps, returns ms
  *   echo(...)            returns its arguments
  *   fail(message)        always fails with message
  *   crawl(url, n=10)     HTTP GET, returns the first n <a href> values
+ *   chunk(name, items)   name over many argument lists: {"v": [...], "e": {...}}
  * Arguments come positionally (args) or by name (kwargs). Every input is
- * checked and bounded; a bad one is a task error, never a crash. */
+ * checked and bounded; a bad one is a task error, never a crash. Only fibr
+ * uses the context (worker_task_ctx), through its function pointers, so this
+ * file knows nothing of the worker. */
 #include "tasks.h"
 
 #include <ctype.h>
@@ -27,6 +31,7 @@
 #include <nng/supplemental/http/http.h>
 #include <nng/supplemental/tls/tls.h>
 
+#include "core/clock.h"
 #include "core/rand.h"
 
 #define TASK_EXACT_MAX 9007199254740992.0 /* 2^53: doubles are exact integers below */
@@ -194,7 +199,8 @@ static int task_acc_result(const char *task, const task_acc *s, cJSON **result, 
 
 /* ---- add, sum, sqrt ---- */
 
-static int task_add(const cJSON *args, const cJSON *kwargs, cJSON **result, char *err, size_t errlen)
+static int task_add(const worker_task_ctx *ctx, const cJSON *args, const cJSON *kwargs, cJSON **result,
+    char *err, size_t errlen)
 {
 	double a, b;
 	if (task_check_arity("add", args, 2, err, errlen) != 0 ||
@@ -207,7 +213,8 @@ static int task_add(const cJSON *args, const cJSON *kwargs, cJSON **result, char
 	return task_acc_result("add", &s, result, err, errlen);
 }
 
-static int task_sum(const cJSON *args, const cJSON *kwargs, cJSON **result, char *err, size_t errlen)
+static int task_sum(const worker_task_ctx *ctx, const cJSON *args, const cJSON *kwargs, cJSON **result,
+    char *err, size_t errlen)
 {
 	if (task_check_arity("sum", args, 1, err, errlen) != 0)
 		return -1;
@@ -229,7 +236,8 @@ static int task_sum(const cJSON *args, const cJSON *kwargs, cJSON **result, char
 	return task_acc_result("sum", &s, result, err, errlen);
 }
 
-static int task_sqrt(const cJSON *args, const cJSON *kwargs, cJSON **result, char *err, size_t errlen)
+static int task_sqrt(const worker_task_ctx *ctx, const cJSON *args, const cJSON *kwargs, cJSON **result,
+    char *err, size_t errlen)
 {
 	double x;
 	if (task_check_arity("sqrt", args, 1, err, errlen) != 0 ||
@@ -245,7 +253,8 @@ static int task_sqrt(const cJSON *args, const cJSON *kwargs, cJSON **result, cha
 
 #define FIBO_LIMB 1000000000000000000ull
 
-static int task_fibo(const cJSON *args, const cJSON *kwargs, cJSON **result, char *err, size_t errlen)
+static int task_fibo(const worker_task_ctx *ctx, const cJSON *args, const cJSON *kwargs, cJSON **result,
+    char *err, size_t errlen)
 {
 	long long n;
 	if (task_check_arity("fibo", args, 1, err, errlen) != 0 ||
@@ -290,9 +299,130 @@ static int task_fibo(const cJSON *args, const cJSON *kwargs, cJSON **result, cha
 	return *result ? 0 : task_err(err, errlen, "fibo: out of memory");
 }
 
+/* ---- fibr: fibo by nested futures (SCOOP's recursive example) ---- */
+
+static long long fibr_local(long long n)
+{
+	long long a = 0, b = 1;
+	for (long long i = 0; i < n; i++) {
+		long long t = a + b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* A sub-task's value: a whole number >= 0 as JSON text. */
+static int fibr_value(const char *text, long long *out)
+{
+	if (text == NULL || *text < '0' || *text > '9')
+		return -1;
+	char *end;
+	errno = 0;
+	*out = strtoll(text, &end, 10);
+	return errno == 0 && *end == '\0' ? 0 : -1;
+}
+
+/* How long to wait for the sub-tasks: until the task's deadline when it has
+ * one, never more than WORKER_TASK_FIBR_WAIT_MS. */
+static int fibr_wait_ms(const worker_task_ctx *ctx)
+{
+	if (ctx->deadline_ms <= 0)
+		return WORKER_TASK_FIBR_WAIT_MS;
+	int64_t left = ctx->deadline_ms - node_clock_mono_ms();
+	return left < 1 ? 1 : left > WORKER_TASK_FIBR_WAIT_MS ? WORKER_TASK_FIBR_WAIT_MS : (int)left;
+}
+
+/* 1 when e is a fibr error that says a sub-task of its own failed:
+ * "fibr(N, C): sub-task fibr(M, C) (ID) failed: CAUSE". */
+static int fibr_nested(const char *e)
+{
+	const char *p = strncmp(e, "fibr(", 5) == 0 ? strstr(e, "): ") : NULL;
+	return p && strncmp(p + 3, "sub-task fibr(", 14) == 0 && strstr(p, ") failed: ");
+}
+
+/* The innermost such error a sub-task's error carries, else the error: a
+ * parent names its own sub-task and that, so a failure deep in the tree
+ * reads in one line of bounded length. */
+static const char *fibr_cause(const char *e)
+{
+	while (fibr_nested(e)) {
+		const char *inner = strstr(e, ") failed: ") + strlen(") failed: ");
+		if (!fibr_nested(inner))
+			break;
+		e = inner;
+	}
+	return e;
+}
+
+/* The outcome of finished sub-task i, fibr(n - 1 - i, cutoff), added to *sum. */
+static int fibr_take(const worker_task_ctx *ctx, const worker_sub *sub, long long n, long long cutoff, int i,
+    long long *sum, char *err, size_t errlen)
+{
+	const char *e = ctx->error(sub), *text = ctx->result(sub);
+	long long v;
+	if (e)
+		return task_err(err, errlen, "fibr(%lld, %lld): sub-task fibr(%lld, %lld) (%s) failed: %s", n, cutoff,
+		    n - 1 - i, cutoff, ctx->sub_id(sub), fibr_cause(e));
+	if (fibr_value(text, &v) != 0 || __builtin_add_overflow(*sum, v, sum))
+		return task_err(err, errlen, "fibr(%lld, %lld): sub-task fibr(%lld, %lld) (%s) returned %.40s, not a "
+		    "Fibonacci number", n, cutoff, n - 1 - i, cutoff, ctx->sub_id(sub), text ? text : "nothing");
+	return 0;
+}
+
+/* Submit fibr(n-1) and fibr(n-2) on the task's queue, wait for both (the
+ * wait lends this task's slot) and add them up. */
+static int fibr_split(const worker_task_ctx *ctx, long long n, long long cutoff, cJSON **result, char *err,
+    size_t errlen)
+{
+	worker_sub *subs[2] = {NULL, NULL};
+	char why[1024];
+	int rc = 0;
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		char args[64];
+		snprintf(args, sizeof args, "[%lld, %lld]", n - 1 - i, cutoff);
+		if (ctx->submit(ctx, "fibr", args, NULL, &subs[i], why, sizeof why) != 0)
+			rc = task_err(err, errlen, "fibr(%lld, %lld): cannot submit sub-task fibr(%lld, %lld): %s", n,
+			    cutoff, n - 1 - i, cutoff, why);
+	}
+	if (rc == 0 && ctx->wait(ctx, subs, 2, fibr_wait_ms(ctx), why, sizeof why) != 0)
+		rc = task_err(err, errlen, "fibr(%lld, %lld): %s", n, cutoff, why);
+	long long sum = 0;
+	for (int i = 0; i < 2 && rc == 0; i++)
+		rc = fibr_take(ctx, subs[i], n, cutoff, i, &sum, err, errlen);
+	for (int i = 0; i < 2; i++)
+		if (subs[i])
+			ctx->release(subs[i]);
+	if (rc == 0)
+		*result = task_json_int(sum);
+	return rc;
+}
+
+static int task_fibr(const worker_task_ctx *ctx, const cJSON *args, const cJSON *kwargs, cJSON **result,
+    char *err, size_t errlen)
+{
+	long long n, cutoff = WORKER_TASK_FIBR_CUTOFF;
+	if (task_check_arity("fibr", args, 2, err, errlen) != 0 ||
+	    task_int("fibr", "n", task_arg(args, kwargs, 0, "n"), 0, WORKER_TASK_FIBR_MAX, &n, err, errlen) != 0)
+		return -1;
+	const cJSON *cv = task_arg(args, kwargs, 1, "cutoff");
+	if (cv && !cJSON_IsNull(cv) &&
+	    task_int("fibr", "cutoff", cv, 0, WORKER_TASK_FIBR_MAX, &cutoff, err, errlen) != 0)
+		return -1;
+	if (n <= cutoff || n < 2) {
+		*result = task_json_int(fibr_local(n));
+		return 0;
+	}
+	if (ctx == NULL || ctx->submit == NULL)
+		return task_err(err, errlen, "fibr(%lld, %lld): n > cutoff needs sub-tasks, which only a task run by a "
+		    "worker can submit", n, cutoff);
+	return fibr_split(ctx, n, cutoff, result, err, errlen);
+}
+
 /* ---- pi: Monte Carlo with splitmix64 ---- */
 
-static int task_pi(const cJSON *args, const cJSON *kwargs, cJSON **result, char *err, size_t errlen)
+static int task_pi(const worker_task_ctx *ctx, const cJSON *args, const cJSON *kwargs, cJSON **result,
+    char *err, size_t errlen)
 {
 	long long points, seed = -1;
 	if (task_check_arity("pi", args, 2, err, errlen) != 0 ||
@@ -332,7 +462,8 @@ static int task_pi(const cJSON *args, const cJSON *kwargs, cJSON **result, char 
 
 /* ---- sleep, echo, fail ---- */
 
-static int task_sleep(const cJSON *args, const cJSON *kwargs, cJSON **result, char *err, size_t errlen)
+static int task_sleep(const worker_task_ctx *ctx, const cJSON *args, const cJSON *kwargs, cJSON **result,
+    char *err, size_t errlen)
 {
 	long long ms;
 	if (task_check_arity("sleep", args, 1, err, errlen) != 0 ||
@@ -345,7 +476,8 @@ static int task_sleep(const cJSON *args, const cJSON *kwargs, cJSON **result, ch
 	return 0;
 }
 
-static int task_echo(const cJSON *args, const cJSON *kwargs, cJSON **result, char *err, size_t errlen)
+static int task_echo(const worker_task_ctx *ctx, const cJSON *args, const cJSON *kwargs, cJSON **result,
+    char *err, size_t errlen)
 {
 	if (args != NULL && !cJSON_IsArray(args))
 		return task_err(err, errlen, "echo: args must be an array, got %s", task_type(args));
@@ -361,7 +493,8 @@ static int task_echo(const cJSON *args, const cJSON *kwargs, cJSON **result, cha
 	return *result ? 0 : task_err(err, errlen, "echo: out of memory");
 }
 
-static int task_fail(const cJSON *args, const cJSON *kwargs, cJSON **result, char *err, size_t errlen)
+static int task_fail(const worker_task_ctx *ctx, const cJSON *args, const cJSON *kwargs, cJSON **result,
+    char *err, size_t errlen)
 {
 	const cJSON *m = task_arg(args, kwargs, 0, "message");
 	if (cJSON_IsString(m))
@@ -727,7 +860,8 @@ done:
 	return rc;
 }
 
-static int task_crawl(const cJSON *args, const cJSON *kwargs, cJSON **result, char *err, size_t errlen)
+static int task_crawl(const worker_task_ctx *ctx, const cJSON *args, const cJSON *kwargs, cJSON **result,
+    char *err, size_t errlen)
 {
 	if (task_check_arity("crawl", args, 2, err, errlen) != 0)
 		return -1;
@@ -774,6 +908,176 @@ static int task_crawl(const cJSON *args, const cJSON *kwargs, cJSON **result, ch
 	return rc;
 }
 
+/* ---- calling a task: its checks and the fix-ups every call gets ---- */
+
+/* Call t: a result of NULL is out of memory, a failure always has a message. */
+static int task_call(const worker_task *t, const worker_task_ctx *ctx, const cJSON *args, const cJSON *kwargs,
+    cJSON **result, char *err, size_t errlen)
+{
+	*result = NULL;
+	if (err && errlen)
+		err[0] = '\0';
+	int rc = t->fn(ctx, args, kwargs, result, err, errlen);
+	if (rc == 0 && *result == NULL)
+		rc = task_err(err, errlen, "%s: out of memory", t->name);
+	if (rc != 0) {
+		cJSON_Delete(*result);
+		*result = NULL;
+		if (err && errlen && err[0] == '\0')
+			snprintf(err, errlen, "%s failed", t->name);
+	}
+	return rc;
+}
+
+/* ---- chunk: one task over many argument lists in one delivery ---- */
+
+/* Every item is an argument array or null, and there are not too many. */
+static int chunk_check(const cJSON *items, char *err, size_t errlen)
+{
+	char what[96];
+	long long i = 0;
+	for (const cJSON *e = items->child; e; e = e->next, i++) {
+		if (i >= WORKER_TASK_LIST_MAX)
+			return task_err(err, errlen, "chunk: more than %d items", WORKER_TASK_LIST_MAX);
+		if (!cJSON_IsArray(e) && !cJSON_IsNull(e))
+			return task_err(err, errlen, "chunk: item %lld must be an array of arguments or null, got %s",
+			    i, task_what(e, what, sizeof what));
+	}
+	return 0;
+}
+
+/* Record item i's failure in the "e" object of o (made on the first). */
+static int chunk_fail(cJSON *o, cJSON **errs, long long i, const char *msg)
+{
+	char key[24];
+	if (*errs == NULL && (*errs = cJSON_AddObjectToObject(o, "e")) == NULL)
+		return -1;
+	snprintf(key, sizeof key, "%lld", i);
+	cJSON *m = cJSON_CreateString(msg);
+	if (m == NULL)
+		return -1;
+	cJSON_AddItemToObject(*errs, key, m);
+	return 0;
+}
+
+/* The values' text for the text form: integers the fast way (cJSON prints
+ * every number with printf and checks it with scanf), raw values as they
+ * are, the rest with cJSON. */
+typedef struct chunk_text {
+	char *buf;
+	size_t len, cap;
+} chunk_text;
+
+static int chunk_put(chunk_text *t, const char *s, size_t n)
+{
+	if (t->len + n + 2 > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 4096;
+		while (cap < t->len + n + 2)
+			cap *= 2;
+		char *b = realloc(t->buf, cap);
+		if (b == NULL)
+			return -1;
+		t->buf = b;
+		t->cap = cap;
+	}
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
+	return 0;
+}
+
+static int chunk_put_value(chunk_text *t, const cJSON *v)
+{
+	char num[32];
+	if (cJSON_IsNumber(v) && fabs(v->valuedouble) <= TASK_EXACT_MAX && v->valuedouble == floor(v->valuedouble)) {
+		int n = snprintf(num, sizeof num, "%lld", (long long)v->valuedouble);
+		return chunk_put(t, num, (size_t)n);
+	}
+	if (cJSON_IsRaw(v))
+		return chunk_put(t, v->valuestring, strlen(v->valuestring));
+	char *p = cJSON_PrintUnformatted(v);
+	int rc = p ? chunk_put(t, p, strlen(p)) : -1;
+	cJSON_free(p);
+	return rc;
+}
+
+/* Run t over the items, in order: {"v": [values, null for failures], "e":
+ * {"index": message}} ("e" only when some failed). In the text form (the
+ * items came as the text of a JSON string) "v" is the values' JSON text as
+ * a string, so the broker and the client pass numbers on without parsing. */
+static int chunk_run(const worker_task *t, const worker_task_ctx *ctx, const cJSON *items, const cJSON *kwargs,
+    int as_text, cJSON **result, char *err, size_t errlen)
+{
+	cJSON *o = cJSON_CreateObject(), *v = o && !as_text ? cJSON_AddArrayToObject(o, "v") : NULL, *errs = NULL;
+	chunk_text text = {0};
+	char ierr[1024];
+	int oom = o == NULL || (v == NULL && !as_text) || (as_text && chunk_put(&text, "[", 1) != 0);
+	long long i = 0;
+	for (const cJSON *it = oom ? NULL : items->child; it; it = it->next, i++) {
+		cJSON *r;
+		if (task_call(t, ctx, cJSON_IsNull(it) ? NULL : it, kwargs, &r, ierr, sizeof ierr) != 0 &&
+		    ((r = cJSON_CreateNull()) == NULL || chunk_fail(o, &errs, i, ierr) != 0)) {
+			cJSON_Delete(r);
+			oom = 1;
+			break;
+		}
+		if (!as_text) {
+			cJSON_AddItemToArray(v, r);
+			continue;
+		}
+		oom = (i > 0 && chunk_put(&text, ",", 1) != 0) || chunk_put_value(&text, r) != 0;
+		cJSON_Delete(r);
+		if (oom)
+			break;
+	}
+	if (!oom && as_text) {
+		text.buf[text.len++] = ']';
+		text.buf[text.len] = '\0';
+		cJSON *s = cJSON_CreateString(text.buf);
+		oom = s == NULL;
+		if (s)
+			cJSON_AddItemToObject(o, "v", s);
+	}
+	free(text.buf);
+	if (oom) {
+		cJSON_Delete(o);
+		return task_err(err, errlen, "chunk: out of memory after %lld items", i);
+	}
+	*result = o;
+	return 0;
+}
+
+static int task_chunk(const worker_task_ctx *ctx, const cJSON *args, const cJSON *kwargs, cJSON **result,
+    char *err, size_t errlen)
+{
+	char what[96];
+	if (task_check_arity("chunk", args, 2, err, errlen) != 0)
+		return -1;
+	const cJSON *name = task_arg(args, NULL, 0, NULL), *items = task_arg(args, NULL, 1, NULL);
+	if (!cJSON_IsString(name))
+		return task_err(err, errlen, "chunk: the first argument must be a task name (a string), got %s",
+		    task_what(name, what, sizeof what));
+	if (strcmp(name->valuestring, "chunk") == 0)
+		return task_err(err, errlen, "chunk: cannot run chunk itself (chunks do not nest)");
+	const worker_task *t = worker_task_find(name->valuestring);
+	if (t == NULL)
+		return task_err(err, errlen, "chunk: unknown task \"%.128s\"", name->valuestring);
+	cJSON *parsed = NULL;
+	if (cJSON_IsString(items) && !cJSON_IsArray(parsed = cJSON_Parse(items->valuestring))) {
+		cJSON_Delete(parsed);
+		return task_err(err, errlen, "chunk: the second argument, as a string, must hold a JSON array of argument lists");
+	}
+	if (parsed)
+		items = parsed;
+	int rc;
+	if (!cJSON_IsArray(items))
+		rc = task_err(err, errlen, "chunk: the second argument must be an array of argument lists, got %s",
+		    task_what(items, what, sizeof what));
+	else if ((rc = chunk_check(items, err, errlen)) == 0)
+		rc = chunk_run(t, ctx, items, kwargs, parsed != NULL, result, err, errlen);
+	cJSON_Delete(parsed);
+	return rc;
+}
+
 /* ---- the table ---- */
 
 const worker_task worker_tasks[] = {
@@ -781,11 +1085,13 @@ const worker_task worker_tasks[] = {
 	{"sum", task_sum, "sum(list): the sum of a list of numbers"},
 	{"sqrt", task_sqrt, "sqrt(x): the square root of x >= 0"},
 	{"fibo", task_fibo, "fibo(n): the n-th Fibonacci number, exact, 0 <= n <= 100000"},
+	{"fibr", task_fibr, "fibr(n, cutoff=15): fibo(n), n <= 90, by nested sub-tasks n-1 and n-2"},
 	{"pi", task_pi, "pi(points, seed?): Monte Carlo, {\"inside\": k, \"points\": n}; pi ~ 4k/n"},
 	{"sleep", task_sleep, "sleep(ms): sleep ms milliseconds (at most 3600000), return ms"},
 	{"echo", task_echo, "echo(...): return the arguments (the only one, or the array)"},
 	{"fail", task_fail, "fail(message): always fail with message"},
 	{"crawl", task_crawl, "crawl(url, n=10): HTTP GET url, return {url, status, links: first n <a href>}"},
+	{"chunk", task_chunk, "chunk(name, [args0, ...] or its JSON text): name on each, {\"v\": [values] or their text, \"e\": {index: error}}"},
 	{NULL, NULL, NULL},
 };
 
@@ -799,24 +1105,14 @@ const worker_task *worker_task_find(const char *name)
 	return NULL;
 }
 
-int worker_task_run(const char *name, const cJSON *args, const cJSON *kwargs, cJSON **result, char *err, size_t errlen)
+int worker_task_run(const worker_task_ctx *ctx, const char *name, const cJSON *args, const cJSON *kwargs,
+    cJSON **result, char *err, size_t errlen)
 {
 	*result = NULL;
-	if (err && errlen)
-		err[0] = '\0';
 	const worker_task *t = worker_task_find(name);
 	if (t == NULL)
 		return task_err(err, errlen, "unknown task \"%.128s\"", name ? name : "");
 	if (kwargs != NULL && !cJSON_IsObject(kwargs))
 		return task_err(err, errlen, "%s: kwargs must be an object, got %s", t->name, task_type(kwargs));
-	int rc = t->fn(args, kwargs, result, err, errlen);
-	if (rc == 0 && *result == NULL)
-		rc = task_err(err, errlen, "%s: out of memory", t->name);
-	if (rc != 0) {
-		cJSON_Delete(*result);
-		*result = NULL;
-		if (err && errlen && err[0] == '\0')
-			snprintf(err, errlen, "%s failed", t->name);
-	}
-	return rc;
+	return task_call(t, ctx, args, kwargs, result, err, errlen);
 }

@@ -1,6 +1,6 @@
 /* The worker role's shared state, for modules/worker.c (options, setup, the
  * role's thread) and the files of modules/worker/: link.c, session.c,
- * fetch.c, pool.c, run.c, report.c and stop.c. */
+ * fetch.c, pool.c, run.c, sub.c, report.c and stop.c. */
 #ifndef NODE_WORKER_H
 #define NODE_WORKER_H
 
@@ -11,6 +11,7 @@
 
 #include "core/cmd.h"
 #include "core/transport.h"
+#include "worker/tasks.h"
 
 #define WORKER_FETCH_WAIT_MS 10000   /* how long a fetch stays parked at the broker */
 #define WORKER_PREFETCH_MAX 1000     /* adaptive prefetch allowance at most */
@@ -24,6 +25,8 @@
 #define WORKER_ID_MAX 128
 #define WORKER_QUEUES_MAX 64
 #define WORKER_ERR_MAX 1024          /* bytes of a task's error message */
+#define WORKER_LEND_MAX 256          /* extra pool threads for slots lent by waiting tasks */
+#define WORKER_HELP_DEPTH 64         /* tasks one thread runs inside waits that could not lend */
 
 typedef struct worker_item {         /* a task fetched and not started yet */
 	cJSON *task;                 /* the task object of the fetch reply (owned) */
@@ -54,6 +57,7 @@ typedef struct worker_link {
 } worker_link;
 
 struct worker;
+struct ncl_conn;
 
 typedef struct worker_thread {
 	struct worker *w;
@@ -61,6 +65,11 @@ typedef struct worker_thread {
 	int started;
 	int busy;                    /* running a task (under lock) */
 	char running[WORKER_ID_MAX + 1]; /* its id, for heartbeats */
+	int extra;                   /* started for a lent slot (on w->extra), not one of --concurrency */
+	int exited;                  /* an extra thread that has ended, to be joined */
+	struct worker_thread *next;  /* on w->extra */
+	worker_item *helped;         /* tasks it runs inside waits, innermost first (via next) */
+	int helping;                 /* how many */
 } worker_thread;
 
 /* The phases of the role's thread: running, then after SIGTERM draining
@@ -93,8 +102,12 @@ typedef struct worker {
 	pthread_cond_t work;         /* pool threads wait for tasks */
 	pthread_cond_t wake;         /* the role thread waits for events and timers */
 	worker_items queue;          /* fetched, not started */
-	int running;
-	worker_thread *threads;
+	int running;                 /* tasks taken and not finished, blocked ones too */
+	int blocked;                 /* running tasks waiting for sub-tasks, their slots lent */
+	int extras;                  /* extra threads alive and serving */
+	int lend_warned;             /* WORKER_LEND_MAX was reached (logged once) */
+	worker_thread *threads;      /* the --concurrency threads */
+	worker_thread *extra;        /* extra threads, alive or exited and not joined yet */
 	worker_batch *bhead, *btail; /* results not sent yet */
 	int unreported;              /* results in bhead.. and the one in flight */
 	worker_batch *inflight;      /* the report in flight, or NULL */
@@ -115,6 +128,10 @@ typedef struct worker {
 	int rate_cur, rate_prev;
 	uint64_t done_ok, done_failed;
 	atomic_ullong fetches, reports;  /* calls sent, for the log at exit */
+
+	pthread_rwlock_t sub_gate;   /* submits hold it for reading, opening and closing for writing */
+	struct ncl_conn *sub_conn;   /* for sub-tasks, opened on first use (sub.c) */
+	int sub_closed;              /* closed at stop: no more sub-tasks */
 
 	pthread_mutex_t log_lock;    /* failure kinds logged since the broker last answered */
 	char logged[8][48];
@@ -176,11 +193,39 @@ int worker_pool_start(worker *w, node_err *err);
 int worker_pool_quit(worker *w);
 /* Join the pool threads, or detach them when abandoned. */
 void worker_pool_join(worker *w, int abandoned);
+/* A running task is about to block (waiting for sub-tasks): count it as
+ * blocked, so one more task may run and be fetched, and start an extra
+ * thread when no thread would be free for it. 0 when the slot could not be
+ * lent (WORKER_LEND_MAX extra threads, or stopping): then the task blocks
+ * holding it, and must not call worker_pool_wait_end. */
+int worker_pool_wait_begin(worker *w);
+/* The wait is over: the task runs on; a surplus extra thread ends. */
+void worker_pool_wait_end(worker *w);
+/* 1 when the next wait could not lend its slot (WORKER_LEND_MAX). */
+int worker_pool_saturated(worker *w);
+/* Inside a wait that could not lend its slot: run a queued task on this
+ * thread, in that slot (at most WORKER_HELP_DEPTH deep), one of ids[0..n)
+ * (the tasks waited for) when one is queued. 1 when one ran, else 0. */
+int worker_pool_help(worker_thread *t, const char *const *ids, size_t n);
+/* Call fn with the id of every task running in the pool (under w->lock). */
+void worker_pool_ids_locked(worker *w, void (*fn)(const char *id, void *arg), void *arg);
 
 /* run.c: one task run into its result object */
 /* The result for the report, NULL when out of memory; *bytes about its
  * encoded size. */
-cJSON *worker_run_task(worker *w, const cJSON *task, size_t *bytes);
+cJSON *worker_run_task(worker_thread *t, const cJSON *task, size_t *bytes);
+
+/* sub.c: sub-tasks, through one client connection per worker */
+/* What a task's context points to (worker_task_ctx.opaque). */
+typedef struct worker_ctx_state {
+	worker_thread *t;            /* the pool thread running the task */
+	int depth;                   /* wait_begin calls not ended yet (nested ones count once) */
+	int lent;                    /* the outer one lent the task's slot */
+} worker_ctx_state;
+/* Fill the context of task, run by t, pointing at st. */
+void worker_sub_ctx(worker_thread *t, const cJSON *task, worker_task_ctx *ctx, worker_ctx_state *st);
+/* Close the connection (after the pool is joined); later submits fail. */
+void worker_sub_close(worker *w);
 
 /* report.c: results batched into reports */
 /* Queue a result for the next report. */

@@ -56,5 +56,6 @@ script tasks_throughput.sh
 script tasks_latency.sh
 script tasks_memory.sh
 script tasks_overhead.sh
+script map.sh
 
 exit "$status"

@@ -55,7 +55,7 @@ static int do_plain(long k)
 	double t0 = now_s();
 	for (long i = 0; i < k; i++) {
 		cJSON *res = NULL;
-		if (fn(args[i], NULL, &res, err, sizeof err) != 0) {
+		if (fn(NULL, args[i], NULL, &res, err, sizeof err) != 0) {
 			fprintf(stderr, "taskloop: %s\n", err);
 			return 1;
 		}
@@ -168,7 +168,7 @@ static int do_remote(const char *url, long k, int conc, double plain_s)
 		cJSON_AddStringToObject(req, "op", "get");
 		cJSON_AddItemToArray(cJSON_AddArrayToObject(req, "ids"), cJSON_CreateString(id));
 		char e[256];
-		if (node_client_call(c, req, 5000, &reply, &err) == 0 && task_pi(a, NULL, &mine, e, sizeof e) == 0) {
+		if (node_client_call(c, req, 5000, &reply, &err) == 0 && task_pi(NULL, a, NULL, &mine, e, sizeof e) == 0) {
 			const cJSON *v = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(reply, "results"), 0), "value");
 			double got = cJSON_GetNumberValue(cJSON_GetObjectItem(v, "inside"));
 			if (got != cJSON_GetObjectItem(mine, "inside")->valuedouble) {

@@ -1,6 +1,7 @@
 /* The built-in worker tasks (modules/worker/tasks.c): results, exactness,
- * errors for bad input, and crawl against a tiny HTTP server on 127.0.0.1
- * started by this test. tasks.c is included so the test links with only
+ * errors for bad input, chunk, fibr with a stand-in for the worker's
+ * sub-tasks, and crawl against a tiny HTTP server on 127.0.0.1 started by
+ * this test. tasks.c is included so the test links with only
  * modules/core (the Makefile's unit-test rule). */
 #include "../../modules/worker/tasks.c"
 
@@ -22,7 +23,7 @@ static char *run(const char *name, const char *args, const char *kwargs, char *e
 	UNIT_CHECK(args == NULL || a != NULL);
 	UNIT_CHECK(kwargs == NULL || k != NULL);
 	err[0] = '\0';
-	int rc = worker_task_run(name, a, k, &r, err, errlen);
+	int rc = worker_task_run(NULL, name, a, k, &r, err, errlen);
 	char *text = NULL;
 	if (rc == 0) {
 		UNIT_CHECK(r != NULL);
@@ -75,7 +76,7 @@ UNIT_TEST(test_table)
 	int n = 0;
 	for (const worker_task *t = worker_tasks; t->name; t++, n++)
 		UNIT_CHECK(t->fn != NULL && t->doc != NULL && t->doc[0] != '\0');
-	UNIT_CHECK(n == 9);
+	UNIT_CHECK(n == 11);
 	UNIT_CHECK(fails("nope", "[]", NULL, "unknown task \"nope\""));
 	UNIT_CHECK(fails(NULL, "[]", NULL, "unknown task"));
 }
@@ -119,7 +120,7 @@ UNIT_TEST(test_sum)
 			cJSON_AddItemToArray(list, cJSON_CreateNumber(a));
 		cJSON *r = NULL;
 		char err[256];
-		UNIT_CHECK(worker_task_run("sum", args, NULL, &r, err, sizeof err) == 0);
+		UNIT_CHECK(worker_task_run(NULL, "sum", args, NULL, &r, err, sizeof err) == 0);
 		total += r ? (long long)r->valuedouble : 0;
 		cJSON_Delete(r);
 		cJSON_Delete(cJSON_DetachItemFromArray(args, 0));
@@ -135,7 +136,7 @@ UNIT_TEST(test_sum)
 	cJSON_AddItemToArray(bargs, big);
 	cJSON *r = NULL;
 	char err[256];
-	UNIT_CHECK(worker_task_run("sum", bargs, NULL, &r, err, sizeof err) == -1 && strstr(err, "more than") != NULL);
+	UNIT_CHECK(worker_task_run(NULL, "sum", bargs, NULL, &r, err, sizeof err) == -1 && strstr(err, "more than") != NULL);
 	cJSON_Delete(bargs);
 }
 
@@ -279,6 +280,279 @@ UNIT_TEST(test_links)
 	UNIT_CHECK(worker_task_links("", 0, 10, links) == 0);
 	UNIT_CHECK(worker_task_links("<a href='x", 10, 10, links) == 0);
 	cJSON_Delete(links);
+}
+
+/* ---- chunk ---- */
+
+/* 1 when the chunk result r has an error for item index that contains want. */
+static int chunk_err_has(const cJSON *r, const char *index, const char *want)
+{
+	const char *e = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "e"), index));
+	if (e == NULL || strstr(e, want) == NULL) {
+		fprintf(stderr, "    chunk item %s: want an error with \"%s\", got %s\n", index, want, e ? e : "none");
+		return 0;
+	}
+	return 1;
+}
+
+UNIT_TEST(test_chunk)
+{
+	UNIT_CHECK(gives("chunk", "[\"add\",[[1,2],[3,4],[5,6]]]", "{\"v\":[3,7,11]}"));
+	UNIT_CHECK(gives("chunk", "[\"add\",[]]", "{\"v\":[]}"));
+	UNIT_CHECK(gives("chunk", "[\"echo\",[null,[1],[1,2]]]", "{\"v\":[[],1,[1,2]]}"));
+	UNIT_CHECK(gives("chunk", "[\"fibo\",[[90]]]", "{\"v\":[2880067194370816120]}")); /* exact, as fibo alone */
+	/* kwargs go to every item */
+	char err[512];
+	char *got = run("chunk", "[\"add\",[[1],[2]]]", "{\"b\":10}", err, sizeof err);
+	UNIT_CHECK(got && strcmp(got, "{\"v\":[11,12]}") == 0);
+	cJSON_free(got);
+	/* failed items are null in "v" and have their message in "e" */
+	got = run("chunk", "[\"add\",[[1,2],[3,\"x\"],[5,6],[7],null]]", NULL, err, sizeof err);
+	cJSON *r = got ? cJSON_Parse(got) : NULL;
+	UNIT_CHECK(r != NULL);
+	if (r) {
+		char *v = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r, "v"));
+		UNIT_CHECK(v && strcmp(v, "[3,null,11,null,null]") == 0);
+		cJSON_free(v);
+		UNIT_CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "e")) == 3);
+		UNIT_CHECK(chunk_err_has(r, "1", "add: b must be a number, got the string \"x\""));
+		UNIT_CHECK(chunk_err_has(r, "3", "add: missing argument b"));
+		UNIT_CHECK(chunk_err_has(r, "4", "add: missing argument a"));
+		UNIT_CHECK(strncmp(got, "{\"v\":", 5) == 0); /* "v" first, then "e" */
+	}
+	cJSON_Delete(r);
+	cJSON_free(got);
+	/* the text form: items as the text of a JSON string, values back the same way */
+	UNIT_CHECK(gives("chunk", "[\"add\",\"[[1,2],[3,4],[0.5,0.25],[-7,0]]\"]", "{\"v\":\"[3,7,0.75,-7]\"}"));
+	UNIT_CHECK(gives("chunk", "[\"fibo\",\"[[90],[1]]\"]", "{\"v\":\"[2880067194370816120,1]\"}"));
+	UNIT_CHECK(gives("chunk", "[\"echo\",\"[[\\\"a\\\\\\\"b\\\"],null]\"]", "{\"v\":\"[\\\"a\\\\\\\"b\\\",[]]\"}"));
+	UNIT_CHECK(gives("chunk", "[\"add\",\"[[1e300,1e300]]\"]", "{\"v\":\"[2e+300]\"}"));
+	got = run("chunk", "[\"add\",\"[[1,2],[3,\\\"x\\\"]]\"]", NULL, err, sizeof err);
+	UNIT_CHECK(got && strstr(got, "\"v\":\"[3,null]\"") && strstr(got, "\"e\":{\"1\":\"add: b must be a number"));
+	free(got);
+	UNIT_CHECK(fails("chunk", "[\"add\",\"[[1,2]\"]", NULL, "must hold a JSON array of argument lists"));
+	UNIT_CHECK(fails("chunk", "[\"add\",\"{}\"]", NULL, "must hold a JSON array of argument lists"));
+
+	/* bad requests fail the chunk itself */
+	UNIT_CHECK(fails("chunk", "[1,[[1,2]]]", NULL, "chunk: the first argument must be a task name (a string), got 1"));
+	UNIT_CHECK(fails("chunk", NULL, NULL, "first argument must be a task name"));
+	UNIT_CHECK(fails("chunk", "[\"nope\",[[1]]]", NULL, "chunk: unknown task \"nope\""));
+	UNIT_CHECK(fails("chunk", "[\"chunk\",[[\"add\",[[1,2]]]]]", NULL, "chunk: cannot run chunk itself"));
+	UNIT_CHECK(fails("chunk", "[\"add\",{\"a\":1}]", NULL, "the second argument must be an array of argument lists, got an object"));
+	UNIT_CHECK(fails("chunk", "[\"add\"]", NULL, "the second argument must be an array"));
+	UNIT_CHECK(fails("chunk", "[\"add\",[[1,2],5]]", NULL, "chunk: item 1 must be an array of arguments or null, got 5"));
+	UNIT_CHECK(fails("chunk", "[\"add\",[[1,2]],3]", NULL, "at most 2 arguments"));
+	UNIT_CHECK(fails("chunk", "[\"add\",[[1,2]]]", "[1]", "kwargs must be an object"));
+	/* at most WORKER_TASK_LIST_MAX items */
+	cJSON *args = cJSON_CreateArray(), *items = cJSON_CreateArray();
+	cJSON_AddItemToArray(args, cJSON_CreateString("echo"));
+	cJSON_AddItemToArray(args, items);
+	for (int i = 0; i <= WORKER_TASK_LIST_MAX; i++)
+		cJSON_AddItemToArray(items, cJSON_CreateNull());
+	r = NULL;
+	UNIT_CHECK(worker_task_run(NULL, "chunk", args, NULL, &r, err, sizeof err) == -1 && strstr(err, "more than 1000000 items"));
+	cJSON_Delete(args);
+}
+
+/* Many tiny items in one chunk: in order, and fast (the worker's part of
+ * the 1,000,000 items/s target of a client map). */
+UNIT_TEST(test_chunk_many)
+{
+	enum { N = 200000 };
+	cJSON *args = cJSON_CreateArray(), *items = cJSON_CreateArray();
+	cJSON_AddItemToArray(args, cJSON_CreateString("add"));
+	cJSON_AddItemToArray(args, items);
+	for (int i = 0; i < N; i++) {
+		cJSON *a = cJSON_CreateArray();
+		cJSON_AddItemToArray(a, cJSON_CreateNumber(i));
+		cJSON_AddItemToArray(a, cJSON_CreateNumber(i));
+		cJSON_AddItemToArray(items, a);
+	}
+	cJSON *r = NULL;
+	char err[256];
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	UNIT_CHECK(worker_task_run(NULL, "chunk", args, NULL, &r, err, sizeof err) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "v");
+	int i = 0, inorder = 1;
+	for (const cJSON *e = v ? v->child : NULL; e; e = e->next, i++)
+		inorder &= e->valuedouble == 2.0 * i;
+	UNIT_CHECK(i == N && inorder);
+	UNIT_CHECK(cJSON_GetObjectItemCaseSensitive(r, "e") == NULL);
+	double s = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	fprintf(stderr, "    chunk of %d add items: %.1f ms, %.1f M items/s\n", N, s * 1e3, N / s / 1e6);
+	cJSON_Delete(r);
+	cJSON_Delete(args);
+}
+
+/* ---- fibr: locally, and with a stand-in for the worker's sub-tasks ---- */
+
+UNIT_TEST(test_fibr_local)
+{
+	UNIT_CHECK(gives("fibr", "[0]", "0"));
+	UNIT_CHECK(gives("fibr", "[1]", "1"));
+	UNIT_CHECK(gives("fibr", "[10]", "55"));
+	UNIT_CHECK(gives("fibr", "[15]", "610"));
+	UNIT_CHECK(gives("fibr", "[20, 20]", "6765"));
+	UNIT_CHECK(gives("fibr", "[1, 0]", "1"));
+	UNIT_CHECK(gives("fibr", "[90, 90]", "2880067194370816120"));
+	char err[256];
+	char *got = run("fibr", NULL, "{\"n\":12,\"cutoff\":null}", err, sizeof err);
+	UNIT_CHECK(got && strcmp(got, "144") == 0);
+	cJSON_free(got);
+	UNIT_CHECK(fails("fibr", "[91]", NULL, "fibr: n must be an integer from 0 to 90, got 91"));
+	UNIT_CHECK(fails("fibr", "[-1]", NULL, "from 0 to 90"));
+	UNIT_CHECK(fails("fibr", "[10, -1]", NULL, "cutoff must be an integer from 0 to 90"));
+	UNIT_CHECK(fails("fibr", "[10, 1.5]", NULL, "cutoff must be an integer"));
+	UNIT_CHECK(fails("fibr", "[]", NULL, "missing argument n"));
+	UNIT_CHECK(fails("fibr", "[1,2,3]", NULL, "at most 2 arguments"));
+	/* n > cutoff needs a worker to submit sub-tasks */
+	UNIT_CHECK(fails("fibr", "[20]", NULL, "fibr(20, 15): n > cutoff needs sub-tasks"));
+}
+
+/* Sub-tasks run at once, inside submit; one n can be made to fail. */
+struct worker_sub {
+	char id[32];
+	char *result, *error;
+};
+
+typedef struct fake_worker {
+	int submits, waits, begins, ends;
+	long long fail_n;  /* a sub-task fibr(fail_n) fails, */
+	int fail_submit;   /* or cannot even be submitted */
+	int fail_wait;     /* the wait runs out of time */
+} fake_worker;
+
+static int fake_open; /* sub-tasks not released */
+
+static int fake_submit(const worker_task_ctx *ctx, const char *name, const char *args_json, const char *queue,
+    worker_sub **sub, char *err, size_t errlen)
+{
+	fake_worker *f = ctx->opaque;
+	cJSON *a = cJSON_Parse(args_json);
+	long long n = (long long)cJSON_GetNumberValue(cJSON_GetArrayItem(a, 0));
+	UNIT_CHECK(queue == NULL && strcmp(name, "fibr") == 0);
+	if (n == f->fail_n && f->fail_submit) {
+		cJSON_Delete(a);
+		snprintf(err, errlen, "queue %s is full", ctx->queue);
+		return -1;
+	}
+	worker_sub *s = calloc(1, sizeof *s);
+	snprintf(s->id, sizeof s->id, "sub-%d", f->submits++);
+	fake_open++;
+	cJSON *r = NULL;
+	char e[1024];
+	if (n == f->fail_n)
+		s->error = strdup("boom");
+	else if (worker_task_run(ctx, name, a, NULL, &r, e, sizeof e) == 0)
+		s->result = cJSON_PrintUnformatted(r);
+	else
+		s->error = strdup(e);
+	cJSON_Delete(r);
+	cJSON_Delete(a);
+	*sub = s;
+	return 0;
+}
+
+static int fake_wait(const worker_task_ctx *ctx, worker_sub *const *subs, size_t n, int timeout_ms, char *err,
+    size_t errlen)
+{
+	fake_worker *f = ctx->opaque;
+	UNIT_CHECK(n == 2 && subs[0] && subs[1] && timeout_ms > 0 && timeout_ms <= WORKER_TASK_FIBR_WAIT_MS);
+	ctx->wait_begin(ctx);
+	f->waits++;
+	ctx->wait_end(ctx);
+	if (f->fail_wait)
+		snprintf(err, errlen, "2 of 2 tasks did not finish in 10 min (the first: %s)", subs[0]->id);
+	return f->fail_wait ? -1 : 0;
+}
+
+static const char *fake_result(const worker_sub *s)
+{
+	return s->result;
+}
+
+static const char *fake_error(const worker_sub *s)
+{
+	return s->error;
+}
+
+static const char *fake_id(const worker_sub *s)
+{
+	return s->id;
+}
+
+static void fake_release(worker_sub *s)
+{
+	fake_open--;
+	free(s->result);
+	free(s->error);
+	free(s);
+}
+
+static void fake_begin(const worker_task_ctx *ctx)
+{
+	((fake_worker *)ctx->opaque)->begins++;
+}
+
+static void fake_end(const worker_task_ctx *ctx)
+{
+	((fake_worker *)ctx->opaque)->ends++;
+}
+
+/* fibr(args) with the stand-in; the printed result or NULL with err. */
+static char *fake_fibr(fake_worker *f, const char *args, char *err, size_t errlen)
+{
+	worker_task_ctx ctx = {.id = "t-1", .delivery = 1, .queue = "q", .opaque = f, .submit = fake_submit,
+	    .wait = fake_wait, .result = fake_result, .error = fake_error, .sub_id = fake_id, .release = fake_release,
+	    .wait_begin = fake_begin, .wait_end = fake_end};
+	cJSON *a = cJSON_Parse(args), *r = NULL;
+	char *text = NULL;
+	if (worker_task_run(&ctx, "fibr", a, NULL, &r, err, errlen) == 0)
+		text = cJSON_PrintUnformatted(r);
+	cJSON_Delete(a);
+	cJSON_Delete(r);
+	return text;
+}
+
+UNIT_TEST(test_fibr_nested)
+{
+	char err[1024];
+	fake_worker f = {.fail_n = -1};
+	char *got = fake_fibr(&f, "[20, 12]", err, sizeof err);
+	UNIT_CHECK(got && strcmp(got, "6765") == 0);
+	cJSON_free(got);
+	/* the nodes of the tree with n > 12 split: F(20 - 10) - 1 = 54 */
+	UNIT_CHECK(f.submits == 2 * 54 && f.waits == 54);
+	UNIT_CHECK(f.begins == f.waits && f.ends == f.waits);
+	f = (fake_worker){.fail_n = -1};
+	got = fake_fibr(&f, "[90, 88]", err, sizeof err);
+	UNIT_CHECK(got && strcmp(got, "2880067194370816120") == 0);
+	cJSON_free(got);
+
+	/* a failed sub-task: the parent names its own sub-task and the
+	 * innermost failure, once */
+	f = (fake_worker){.fail_n = 12};
+	got = fake_fibr(&f, "[20, 10]", err, sizeof err);
+	UNIT_CHECK(got == NULL);
+	UNIT_CHECK(strncmp(err, "fibr(20, 10): sub-task fibr(19, 10) (sub-", 41) == 0);
+	UNIT_CHECK(strstr(err, ") failed: fibr(13, 10): sub-task fibr(12, 10) (sub-") != NULL);
+	UNIT_CHECK(strlen(err) > 6 && strcmp(err + strlen(err) - 6, ": boom") == 0);
+	cJSON_free(got);
+	/* one that cannot be submitted */
+	f = (fake_worker){.fail_n = 12, .fail_submit = 1};
+	got = fake_fibr(&f, "[20, 10]", err, sizeof err);
+	UNIT_CHECK(got == NULL && strstr(err, "fibr(20, 10): sub-task fibr(19, 10) (sub-"));
+	UNIT_CHECK(strstr(err, ") failed: fibr(15, 10): sub-task fibr(14, 10) (sub-") != NULL);
+	UNIT_CHECK(strstr(err, ") failed: fibr(14, 10): cannot submit sub-task fibr(12, 10): queue q is full") != NULL);
+	cJSON_free(got);
+	/* the parent's own failure: the wait ran out of time */
+	f = (fake_worker){.fail_n = -1, .fail_wait = 1};
+	got = fake_fibr(&f, "[20, 19]", err, sizeof err);
+	UNIT_CHECK(got == NULL && strcmp(err, "fibr(20, 19): 2 of 2 tasks did not finish in 10 min (the first: sub-0)") == 0);
+	cJSON_free(got);
+	UNIT_CHECK(fake_open == 0); /* every sub-task released, also on failure */
 }
 
 /* ---- a tiny HTTP server on 127.0.0.1 for crawl ---- */
@@ -452,6 +726,10 @@ int main(void)
 	UNIT_RUN(test_pi);
 	UNIT_RUN(test_sleep_echo_fail);
 	UNIT_RUN(test_links);
+	UNIT_RUN(test_chunk);
+	UNIT_RUN(test_chunk_many);
+	UNIT_RUN(test_fibr_local);
+	UNIT_RUN(test_fibr_nested);
 	UNIT_RUN(test_crawl);
 	return unit_finish("tasks");
 }
