@@ -34,6 +34,8 @@ say "node submit pi 1000000 42 --wait   (Monte Carlo: 10^6 points, seed 42)"
 "$NODE" submit pi 1000000 42 --wait
 say "node submit fibo 300 --wait   (exact big integers)"
 "$NODE" submit fibo 300 --wait
+say "conf/examples/futures.sh   (node map: pi, mapReduce, order, statistics)"
+NODE="$NODE" sh "$EX/futures.sh"
 say node queues
 "$NODE" queues
 say node workers

@@ -23,6 +23,7 @@ typedef struct client_req {
 	node_reply_fn cb;
 	void *cb_arg;
 	struct client_req *next; /* free list */
+	struct client_req *fl_prev, *fl_next; /* async calls in flight */
 } client_req;
 
 struct node_client {
@@ -35,6 +36,8 @@ struct node_client {
 	int outstanding;         /* async calls whose callback has not returned */
 	int closing;             /* node_client_close has begun */
 	client_req *free_sync, *free_async;
+	client_req *inflight;    /* async calls in flight, to cancel on close */
+	nng_dialer dialer;
 };
 
 static void client_async_cb(void *arg);
@@ -59,7 +62,7 @@ int node_client_open(node_client **out, const char *url, const char *peer, node_
 	 * connection breaks, never on a timer (a parked wait can be long). */
 	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, w->limits.max_message + NODE_AUTH_HEADER + 64);
-	int rc = node_dial(c->sock, url, w, err);
+	int rc = node_dial_keep(c->sock, url, w, &c->dialer, err);
 	if (rc != 0) {
 		nng_close(c->sock);
 		pthread_mutex_destroy(&c->lock);
@@ -85,15 +88,19 @@ void node_client_close(node_client *c)
 {
 	if (c == NULL)
 		return;
+	/* End every async call and wait for its callback before the socket
+	 * closes, then close the dialer, then the socket: nng 1.5.2 can panic
+	 * when a socket closes under contexts with operations pending, or while
+	 * its dialer is between reconnect attempts (a broker that is down). */
 	pthread_mutex_lock(&c->lock);
 	c->closing = 1;
-	pthread_mutex_unlock(&c->lock);
-	nng_close(c->sock);
-	/* Closing fails every async call; wait until their callbacks are done. */
-	pthread_mutex_lock(&c->lock);
+	for (client_req *r = c->inflight; r; r = r->fl_next)
+		nng_aio_cancel(r->aio);
 	while (c->outstanding > 0)
 		pthread_cond_wait(&c->idle, &c->lock);
 	pthread_mutex_unlock(&c->lock);
+	nng_dialer_close(c->dialer);
+	nng_close(c->sock);
 	req_free_list(c->free_sync);
 	req_free_list(c->free_async);
 	pthread_cond_destroy(&c->idle);
@@ -219,6 +226,12 @@ static void client_async_done(client_req *r, int rc, cJSON *reply, const node_er
 	node_client *c = r->cl;
 	pthread_mutex_lock(&c->lock);
 	int closing = c->closing;
+	if (r->fl_prev)
+		r->fl_prev->fl_next = r->fl_next;
+	else
+		c->inflight = r->fl_next;
+	if (r->fl_next)
+		r->fl_next->fl_prev = r->fl_prev;
 	pthread_mutex_unlock(&c->lock);
 	if (!closing) {
 		/* Reusable even after a time-out: a REQ context's next send abandons
@@ -257,7 +270,17 @@ static void client_async_cb(void *arg)
 		r->sending = 0;
 		int64_t left = r->deadline_ms - node_clock_mono_ms();
 		nng_aio_set_timeout(r->aio, left > 0 ? (nng_duration)left : 1);
-		nng_ctx_recv(r->ctx, r->aio);
+		/* Under the lock, so that a close either sees this receive to
+		 * cancel or this sees the close. */
+		pthread_mutex_lock(&c->lock);
+		int closing = c->closing;
+		if (!closing)
+			nng_ctx_recv(r->ctx, r->aio);
+		pthread_mutex_unlock(&c->lock);
+		if (closing) {
+			int rc = client_io_err(c, NNG_ECLOSED, r->timeout_ms, &err);
+			client_async_done(r, rc, NULL, &err);
+		}
 		return;
 	}
 	cJSON *reply = NULL;
@@ -276,9 +299,6 @@ int node_client_call_async(node_client *c, const cJSON *req, int timeout_ms, nod
 		nng_msg_free(m);
 		return rc;
 	}
-	pthread_mutex_lock(&c->lock);
-	c->outstanding++;
-	pthread_mutex_unlock(&c->lock);
 	r->sending = 1;
 	r->timeout_ms = timeout_ms;
 	r->deadline_ms = node_clock_mono_ms() + timeout_ms;
@@ -286,6 +306,20 @@ int node_client_call_async(node_client *c, const cJSON *req, int timeout_ms, nod
 	r->cb_arg = arg;
 	nng_aio_set_timeout(r->aio, timeout_ms);
 	nng_aio_set_msg(r->aio, m);
-	nng_ctx_send(r->ctx, r->aio);
+	pthread_mutex_lock(&c->lock);
+	if (c->closing) {
+		pthread_mutex_unlock(&c->lock);
+		nng_msg_free(m);
+		req_put(r, 1);
+		return node_err_set(err, NODE_ECLOSED, NODE_ERR_SHUTDOWN, "connection to %s %s was closed", c->peer, c->url);
+	}
+	c->outstanding++;
+	r->fl_prev = NULL;
+	r->fl_next = c->inflight;
+	if (c->inflight)
+		c->inflight->fl_prev = r;
+	c->inflight = r;
+	nng_ctx_send(r->ctx, r->aio); /* under the lock: a close cancels it or comes after */
+	pthread_mutex_unlock(&c->lock);
 	return 0;
 }

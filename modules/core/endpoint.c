@@ -129,7 +129,7 @@ int node_listen(nng_socket sock, const char *url, node_wire *w, char *bound_url,
 	return 0;
 }
 
-int node_dial(nng_socket sock, const char *url, node_wire *w, node_err *err)
+int node_dial_keep(nng_socket sock, const char *url, node_wire *w, nng_dialer *out, node_err *err)
 {
 	nng_dialer d;
 	int nrc = nng_dialer_create(&d, sock, url);
@@ -157,5 +157,12 @@ int node_dial(nng_socket sock, const char *url, node_wire *w, node_err *err)
 		nng_dialer_close(d);
 		return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "cannot dial %s: %s", url, nng_strerror(nrc));
 	}
+	if (out)
+		*out = d;
 	return 0;
+}
+
+int node_dial(nng_socket sock, const char *url, node_wire *w, node_err *err)
+{
+	return node_dial_keep(sock, url, w, NULL, err);
 }

@@ -39,6 +39,7 @@ check "client_test all exits 0" [ $rc = 0 ]
 rc=$?
 relay "$T/down.out"
 check "client_test down (no broker, bad URL, bad file) exits 0" [ $rc = 0 ]
+[ $rc = 0 ] || { echo "exit status $rc; the last lines:"; tail -20 "$T/down.out"; } >&2
 
 # ---- the examples, with the broker from the cluster file ($NODE_CONFIG) ----
 "$EX/pi" >"$T/pi.out" 2>&1
