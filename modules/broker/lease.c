@@ -243,7 +243,13 @@ static int report_one(broker *b, broker_worker *w, const cJSON *res, rep_batch *
 		return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
 	if (t->state == BROKER_QUEUED)
 		node_info("task %s: late result from %s accepted (its lease had run out)", t->id, w->name);
-	broker_store_finish(&b->st, t, cJSON_IsTrue(ok), text, node_clock_wall_ms());
+	int64_t now = node_clock_wall_ms();
+	long long run_ms = -1;
+	broker_store_finish(&b->st, t, cJSON_IsTrue(ok), text, now);
+	/* The worker's own run time, when it gives one that fits, places the
+	 * start after any wait in the worker's prefetch queue. */
+	if (broker_json_int(res, "run_ms", 0, now - t->started_ms, -1, &run_ms) == 0 && run_ms >= 0)
+		t->started_ms = now - run_ms;
 	t->pending = 1;
 	rb->ids[rb->n++] = strdup(t->id);
 	rb->accepted++;

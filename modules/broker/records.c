@@ -29,11 +29,14 @@ static int enc_delivery(const broker_task *t, char **s)
 static int enc_finish(const broker_task *t, char **s)
 {
 	if (t->state == BROKER_SUCCEEDED)
-		return asprintf(s, "{\"t\":\"f\",\"id\":\"%s\",\"ok\":1,\"v\":%s,\"ts\":%lld}", t->id, t->result, (long long)t->finished_ms);
+		return asprintf(s, "{\"t\":\"f\",\"id\":\"%s\",\"ok\":1,\"v\":%s,\"ts\":%lld,\"st\":%lld}", t->id, t->result,
+		    (long long)t->finished_ms, (long long)t->started_ms);
 	cJSON *e = cJSON_CreateString(t->result ? t->result : "");
 	char *et = e ? cJSON_PrintUnformatted(e) : NULL;
 	cJSON_Delete(e);
-	int n = et ? asprintf(s, "{\"t\":\"f\",\"id\":\"%s\",\"ok\":0,\"e\":%s,\"ts\":%lld}", t->id, et, (long long)t->finished_ms) : -1;
+	int n = et ? asprintf(s, "{\"t\":\"f\",\"id\":\"%s\",\"ok\":0,\"e\":%s,\"ts\":%lld,\"st\":%lld}", t->id, et,
+	                 (long long)t->finished_ms, (long long)t->started_ms)
+	           : -1;
 	cJSON_free(et);
 	return n;
 }
@@ -186,6 +189,9 @@ static void replay_finish(broker *b, const cJSON *r, broker_task *t, const char 
 	const char *e = rec_str(r, "e");
 	char *res = good ? rec_text_raw(rec, len, "v") : strdup(e ? e : "");
 	broker_store_finish(&b->st, t, good, res, cJSON_IsNumber(ts) ? (int64_t)ts->valuedouble : node_clock_wall_ms());
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "st");
+	if (cJSON_IsNumber(st) && st->valuedouble > 0)
+		t->started_ms = (int64_t)st->valuedouble; /* when it began to run, past any prefetch wait */
 }
 
 /* Who ran it last and when, so status can say so after a restart. */

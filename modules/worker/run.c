@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "worker/tasks.h"
 #include "worker/worker.h"
@@ -110,7 +111,9 @@ cJSON *worker_run_task(worker_thread *t, const cJSON *task, size_t *bytes)
 	char err[WORKER_ERR_MAX];
 	cJSON *value = NULL;
 	char *text = NULL;
+	int64_t t0 = node_clock_mono_ms();
 	int rc = worker_run_call(t, task, &value, err);
+	int64_t run_ms = node_clock_mono_ms() - t0;
 	if (rc == 0)
 		rc = worker_run_print(w, value, &text, err);
 	cJSON *r = cJSON_CreateObject();
@@ -125,6 +128,9 @@ cJSON *worker_run_task(worker_thread *t, const cJSON *task, size_t *bytes)
 	const cJSON *d = cJSON_GetObjectItemCaseSensitive(task, "delivery");
 	if (cJSON_IsNumber(d))
 		cJSON_AddNumberToObject(r, "delivery", d->valuedouble);
+	/* How long it ran, not how long it waited here after its fetch: the
+	 * broker's start time becomes its finish time minus this. */
+	cJSON_AddNumberToObject(r, "run_ms", (double)run_ms);
 	*bytes = rc == 0 ? worker_run_value(r, raw, text, id) : worker_run_error(r, task, err, id);
 	return r;
 }

@@ -85,6 +85,14 @@ assert sum(int(r[0]) for r in rows) == 5000 and abs(sum(float(r[1]) for r in row
 assert rows[0][4].strip() == '$W1', rows
 assert lines[-1].startswith('Time elapsed since start: ')"
 
+map sleep --input "$T/ten.in" --reduce count --stats >/dev/null 2>"$T/stats10.err"
+check "--stats counts run time, not the wait in a worker's prefetch queue: 200 x 10 ms sum to about 2 s" python3 -c "
+lines = open('$T/stats10.err').read().splitlines()
+i = lines.index(' job count | % of all jobs | job time sum | time per job | worker')
+rows = [l.split('|') for l in lines[i + 1:] if l.count('|') == 4]
+total = sum(float(r[2]) for r in rows)
+assert sum(int(r[0]) for r in rows) == 200 and 1.9 <= total <= 2.6, (total, rows)"
+
 # ---- progress: a bar on a terminal, nothing in a pipe ----
 check "piped: no progress bar on stderr" sh -c "! grep -q 'items/s' '$T/stats.err'"
 if command -v script >/dev/null; then
