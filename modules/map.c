@@ -25,7 +25,8 @@ static const node_opt map_opts[] = {
 };
 
 /* The stop request ends the map at once: closing the connection makes the
- * map return, whether items are arriving or not. */
+ * map return, whether items are arriving or not. The map's thread holds a
+ * reference of its own, so the connection's memory outlives that close. */
 typedef struct map_guard {
 	pthread_mutex_t lock;
 	pthread_t thread;
@@ -53,7 +54,8 @@ static void *map_guard_main(void *arg)
 	}
 }
 
-/* The map is over: stop the guard, then close unless it did. */
+/* The map is over: stop the guard; when it closed the connection, drop
+ * the map's reference (else taskcli_close closes it later). */
 static void map_guard_end(map_guard *g, int started)
 {
 	if (started) {
@@ -62,6 +64,7 @@ static void map_guard_end(map_guard *g, int started)
 		pthread_mutex_unlock(&g->lock);
 		pthread_join(g->thread, NULL);
 	}
+	ncl_conn_unref(g->t->conn); /* map_main's; without the guard's close, the user's stays */
 	if (g->closed)
 		g->t->conn = NULL;
 	pthread_mutex_destroy(&g->lock);
@@ -94,8 +97,12 @@ static int map_parse(taskcli *t, const node_args *a, map_plan *p)
 		return taskcli_usage(t, "--reduce prints one value: --as-completed does not go with it");
 	if (fanin && (p->reduce == NULL || p->op_reduce))
 		return taskcli_usage(t, "--fanin is for --reduce TASK");
+	if (p->reduce && !p->op_reduce && node_args_has(a, "keep-going"))
+		return taskcli_usage(t, "--reduce TASK needs every value: --keep-going does not go with it");
 	p->opts.chunk = (size_t)chunk;
 	p->opts.queue = node_args_get(a, "queue");
+	if (p->opts.queue && *p->opts.queue == '\0')
+		return taskcli_usage(t, "--queue needs a name");
 	p->opts.priority = (int)prio;
 	p->opts.has_priority = prio >= 0;
 	p->opts.kwargs_json = node_args_get(a, "kwargs");
@@ -150,7 +157,7 @@ static int map_finish(taskcli *t, mapcli_show *s, int rc, const ncl_err *e)
 	}
 	if (rc == 0)
 		return 0;
-	if (rc == NCL_ETASK || (rc == NCL_ECANCEL && s->failed)) {
+	if (s->failed && (rc == NCL_ETASK || rc == NCL_ECANCEL)) {
 		if (s->keep_going)
 			taskcli_warn(t, "%zu of %zu items failed", s->failed, s->n);
 		else
@@ -184,6 +191,7 @@ static int map_main(node_ctx *ctx, const node_args *a)
 	mapcli_show_init(&s, &t, in.n, node_args_has(a, "as-completed"), node_args_has(a, "keep-going"));
 	map_guard g = {.t = &t};
 	pthread_mutex_init(&g.lock, NULL);
+	ncl_conn_ref(t.conn);
 	int guarded = pthread_create(&g.thread, NULL, map_guard_main, &g) == 0;
 	ncl_err e = {0};
 	rc = map_run(&t, &p, &in, &s, &e);

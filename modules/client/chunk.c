@@ -17,7 +17,7 @@ typedef struct chunk_map {
 	ncl_item_fn fn;
 	void *arg;
 	size_t k, n;       /* items per chunk, items */
-	size_t failed, first_failed;
+	size_t failed, first_failed, delivered;
 	char first_error[200];
 	char *buf;         /* one value, NUL-terminated, for fn */
 	size_t cap;
@@ -28,6 +28,7 @@ typedef struct chunk_map {
 
 static int chunk_deliver(chunk_map *m, size_t i, const char *result, const char *error)
 {
+	m->delivered++;
 	if (error && m->failed++ == 0) {
 		m->first_failed = i;
 		snprintf(m->first_error, sizeof m->first_error, "%s", error);
@@ -78,14 +79,16 @@ static int chunk_value(size_t j, const char *key, size_t keylen, const char *val
 		snprintf(name, sizeof name, "%zu", j);
 		error = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m->errs, name));
 	}
-	if (error == NULL) {
-		if (len + 1 > m->cap) {
-			char *b = realloc(m->buf, len + 1);
-			if (b == NULL)
-				return -1;
+	if (error == NULL && len + 1 > m->cap) {
+		char *b = realloc(m->buf, len + 1);
+		if (b == NULL)
+			error = "out of memory unpacking the chunk's result"; /* the item fails, it does not vanish */
+		else {
 			m->buf = b;
 			m->cap = len + 1;
 		}
+	}
+	if (error == NULL) {
 		memcpy(m->buf, value, len);
 		m->buf[len] = '\0';
 	}
@@ -231,14 +234,34 @@ static size_t chunk_slots(ncl_conn *c, const char *queue)
 		const cJSON *conc = cJSON_GetObjectItemCaseSensitive(w, "concurrency");
 		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "online")) || qs == NULL || !cJSON_IsNumber(conc))
 			continue;
-		for (const char *p = qs; (p = strstr(p, queue)) != NULL; p += qlen)
-			if ((p == qs || p[-1] == ',') && (p[qlen] == ',' || p[qlen] == '\0')) {
+		for (const char *p = qs; *p;) { /* comma-separated names */
+			size_t len = strcspn(p, ",");
+			if (len == qlen && strncmp(p, queue, qlen) == 0) {
 				slots += conc->valueint > 0 ? (size_t)conc->valueint : 0;
 				break;
 			}
+			p += len + (p[len] == ',');
+		}
 	}
 	cJSON_Delete(reply);
 	return slots;
+}
+
+/* At most k items of args per chunk such that the packed string of the
+ * largest items stays within the message limits (string and message). */
+static size_t chunk_fit(const ncl_conn *c, const char *const *args, size_t n, size_t k)
+{
+	size_t longest = 4;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = args[i] ? chunk_escaped_len(args[i]) : 4;
+		longest = len > longest ? len : longest;
+	}
+	size_t cap = c->wire.limits.max_string;
+	if (c->wire.limits.max_message / 2 < cap)
+		cap = c->wire.limits.max_message / 2;
+	cap = cap > 1024 ? cap - 1024 : cap / 2; /* room for the task name and the request */
+	size_t fit = cap / (longest + 1);
+	return fit < 1 ? 1 : fit < k ? fit : k;
 }
 
 size_t ncl_chunk_auto(ncl_conn *c, size_t n, const char *queue)
@@ -264,15 +287,19 @@ static int chunk_check(ncl_conn *c, const char *task, const char *const *args, s
 	if (strlen(task) > NCL_ID_MAX || strpbrk(task, "\"\\") || strcmp(task, "chunk") == 0)
 		return ncl_set(err, NCL_EINVAL, "ncl_map: \"%.40s\" cannot be mapped (a task name of at most %d characters, not chunk)",
 		    task, NCL_ID_MAX);
+	if (opts && opts->queue && *opts->queue == '\0')
+		return ncl_set(err, NCL_EINVAL, "ncl_map: the queue name is empty (NULL means the default queue)");
 	if (opts && opts->chunk > NCL_CHUNK_MAX)
 		return ncl_set(err, NCL_EINVAL, "ncl_map: chunk is %zu; at most %d items go in one task", opts->chunk,
 		    NCL_CHUNK_MAX);
 	char what[48];
 	for (size_t i = 0; i < n; i++) {
-		if (args[i] == NULL || ncl_json_valid(args[i], '['))
+		if (args[i] == NULL)
 			continue;
 		snprintf(what, sizeof what, "item %zu: args", i);
-		return ncl_check_json(args[i], cJSON_Array, what, err);
+		int rc = ncl_check_json(args[i], cJSON_Array, what, err);
+		if (rc != 0)
+			return rc;
 	}
 	/* One task with the options, so that bad options fail before any submit. */
 	cJSON *t = cJSON_CreateObject();
@@ -304,6 +331,8 @@ int ncl_map(ncl_conn *c, const char *task, const char *const *args_json, size_t 
 	if (rc != 0 || n == 0)
 		return rc;
 	size_t k = opts && opts->chunk ? opts->chunk : ncl_chunk_auto(c, n, opts ? opts->queue : NULL);
+	if (k > 1)
+		k = chunk_fit(c, args_json, n, k);
 	chunk_map m = {.fn = fn, .arg = arg, .k = k, .n = n};
 	if (k > 1)
 		rc = chunk_run(c, task, args_json, n, k, mode, &m, opts, timeout_ms, err);
@@ -311,7 +340,10 @@ int ncl_map(ncl_conn *c, const char *task, const char *const *args_json, size_t 
 		rc = ncl_map_run(c, task, args_json, n, mode, NULL, chunk_plain_item, &m, opts, timeout_ms, err);
 	free(m.buf);
 	cJSON_Delete(m.errs);
-	if ((rc == 0 || rc == NCL_ETASK) && m.failed > 0)
+	if (rc == NCL_ECANCEL)
+		rc = ncl_set(err, NCL_ECANCEL, "map of %zu %s items stopped by its item callback after %zu", n, task,
+		    m.delivered);
+	else if ((rc == 0 || rc == NCL_ETASK) && m.failed > 0)
 		rc = ncl_set(err, NCL_ETASK, "%zu of %zu %s items failed; the first, item %zu: %s", m.failed, n, task,
 		    m.first_failed, m.first_error);
 	else if (rc == NCL_ETASK)

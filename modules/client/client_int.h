@@ -143,6 +143,8 @@ void ncl_owner_unref_locked(ncl_owner *o, ncl_owner **gone);
 /* Destroy the owners of a gone list (lock not held). */
 void ncl_owners_destroy(ncl_owner *gone);
 void ncl_conn_unref(ncl_conn *c);
+/* Keep c's memory past an ncl_close from another thread (ncl_conn_unref). */
+void ncl_conn_ref(ncl_conn *c);
 
 /* A new task id into buf. */
 void ncl_new_id(ncl_conn *c, char *buf, size_t n);

@@ -148,7 +148,10 @@ int ncl_check_json(const char *text, int type, const char *what, ncl_err *err)
 	if (!ok)
 		return ncl_set(err, NCL_EINVAL, "%s must be a JSON %s, got %.60s", what, type == cJSON_Array ? "array" : "object",
 		    text);
-	return 0;
+	/* cJSON is lenient where the strict check is not */
+	return ncl_set(err, NCL_EINVAL,
+	    "%s is not strict JSON (a leading zero, a control character or lone surrogate in a string, or nesting "
+	    "deeper than 128): %.60s", what, text);
 }
 
 /* ---- references ---- */
@@ -161,6 +164,13 @@ static void conn_destroy(ncl_conn *c)
 	pthread_cond_destroy(&c->wake);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+void ncl_conn_ref(ncl_conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->refs++;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void ncl_conn_unref(ncl_conn *c)

@@ -383,10 +383,14 @@ int ncl_future_cancel(ncl_future *f, int timeout_ms, ncl_err *err)
 	const char *state = NULL;
 	if (rc == 0 && cancel_read(reply, f->id, &revoked, &state) != 0)
 		rc = ncl_set(err, NCL_EIO, "broker %s answered revoke without an entry for task %s", c->url, f->id);
-	if (rc == 0 && !revoked)
-		rc = state && strcmp(state, "unknown") == 0
-		         ? ncl_set(err, NCL_ENOTFOUND, "broker %s does not know task %s", c->url, f->id)
-		         : ncl_set(err, NCL_ESTARTED, "task %s cannot be cancelled: it is %s", f->id, state ? state : "running");
+	if (rc == 0 && !revoked) {
+		if (state && strcmp(state, "unknown") == 0)
+			rc = ncl_set(err, NCL_ENOTFOUND, "broker %s does not know task %s", c->url, f->id);
+		else if (state && strcmp(state, "queued") == 0) /* its submit or a revoke is still being written */
+			rc = ncl_set(err, NCL_EIO, "task %s is being submitted or revoked right now; try again", f->id);
+		else
+			rc = ncl_set(err, NCL_ESTARTED, "task %s cannot be cancelled: it is %s", f->id, state ? state : "running");
+	}
 	cJSON_Delete(reply);
 	if (rc != 0)
 		return rc;

@@ -15,21 +15,40 @@ static const char *json_ws(const char *p)
 	return p;
 }
 
+/* The 4 hex digits after "\u" at p (p at the 'u'), or -1. */
+static long json_hex4(const char *p)
+{
+	long v = 0;
+	for (int i = 1; i <= 4; i++) {
+		if (p[i] == '\0' || !strchr("0123456789abcdefABCDEF", p[i]))
+			return -1;
+		v = v * 16 + (p[i] <= '9' ? p[i] - '0' : (p[i] | 0x20) - 'a' + 10);
+	}
+	return v;
+}
+
 static const char *json_string(const char *p)
 {
 	for (p++; *p != '"'; p++) {
 		if ((unsigned char)*p < 0x20)
 			return NULL; /* also the end of the text */
-		if (*p == '\\') {
-			p++;
-			if (*p == 'u') {
-				for (int i = 1; i <= 4; i++)
-					if (!strchr("0123456789abcdefABCDEF", p[i]) || p[i] == '\0')
-						return NULL;
-				p += 4;
-			} else if (*p == '\0' || !strchr("\"\\/bfnrt", *p)) {
+		if (*p != '\\')
+			continue;
+		p++;
+		if (*p != 'u') {
+			if (*p == '\0' || !strchr("\"\\/bfnrt", *p))
 				return NULL;
-			}
+			continue;
+		}
+		long u = json_hex4(p);
+		if (u < 0 || (u >= 0xDC00 && u <= 0xDFFF))
+			return NULL; /* not hex, or a low surrogate alone (cJSON refuses it) */
+		p += 4;
+		if (u >= 0xD800 && u <= 0xDBFF) { /* a high surrogate needs its low half */
+			long lo = p[1] == '\\' && p[2] == 'u' ? json_hex4(p + 2) : -1;
+			if (lo < 0xDC00 || lo > 0xDFFF)
+				return NULL;
+			p += 6;
 		}
 	}
 	return p + 1;

@@ -198,6 +198,11 @@ static void map_submitted(int rc, cJSON *reply, const node_err *err, void *arg)
 		j->acked += b->to - b->from;
 		j->retry_ms = NCL_RETRY_MIN_MS;
 		ncl_track_pump(c);
+	} else if (j->acked == 0 && (rc == NODE_ETIMEDOUT || rc == NODE_EIO) && !j->fatal) {
+		/* Nothing went through yet: the broker is not there, say so now
+		 * rather than retry without end. */
+		j->fatal = ncl_from_node(&j->fatal_err, err);
+		ncl_prefix(&j->fatal_err, "map: ");
 	} else if (map_passing(rc, err)) {
 		ncl_from_node(&j->last_err, err);
 		map_retry_locked(j, b->from, b->to);
@@ -360,8 +365,12 @@ int ncl_map_run(ncl_conn *c, const char *task, const char *const *args_json, siz
 		if (deadline >= 0 && now >= deadline) {
 			char tm[32];
 			ncl_fmt_ms(timeout_ms, tm, sizeof tm);
-			rc = ncl_set(err, NCL_ETIMEDOUT, "map of %zu %s tasks: %zu not finished after %s", n, task,
-			    n - j->finished, tm);
+			if (j->per > 1)
+				rc = ncl_set(err, NCL_ETIMEDOUT, "map of %zu items in %zu chunks: %zu chunks not finished after %s",
+				    j->items, n, n - j->finished, tm);
+			else
+				rc = ncl_set(err, NCL_ETIMEDOUT, "map of %zu %s tasks: %zu not finished after %s", n, task,
+				    n - j->finished, tm);
 			if (j->acked < n)
 				ncl_append(err, "; broker %s acknowledged %zu of %zu submits%s%s", c->url, j->acked, n,
 				    j->last_err.msg[0] ? "; the last error: " : "", j->last_err.msg);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "client/client_int.h"
 
 #define TREE_FANIN_DEFAULT 16
@@ -127,6 +128,15 @@ static int tree_map(ncl_conn *c, const char *task, const char *const *args, size
 	return rc;
 }
 
+/* What is left of the whole limit for the next level (-1: none). */
+static int tree_left(int64_t deadline)
+{
+	if (deadline < 0)
+		return -1;
+	int64_t left = deadline - node_clock_mono_ms();
+	return left < 1 ? 1 : left > 0x7fffffff ? 0x7fffffff : (int)left;
+}
+
 int ncl_map_reduce_task(ncl_conn *c, const char *task, const char *const *args_json, size_t n,
     const char *reduce_task, int fanin, char **result, const ncl_opts *opts, int timeout_ms, ncl_err *err)
 {
@@ -137,11 +147,13 @@ int ncl_map_reduce_task(ncl_conn *c, const char *task, const char *const *args_j
 	if (n == 0)
 		return ncl_set(err, NCL_EINVAL, "ncl_map_reduce_task: nothing to reduce (no items)");
 	size_t k = fanin ? (size_t)fanin : TREE_FANIN_DEFAULT;
+	int64_t deadline = ncl_deadline(timeout_ms == 0 ? -1 : timeout_ms); /* one limit for every level */
 	tree_level l = {0};
-	int rc = tree_map(c, task, args_json, n, opts, timeout_ms, &l, err);
+	int rc = tree_map(c, task, args_json, n, opts, tree_left(deadline), &l, err);
 	ncl_opts ro = opts ? *opts : (ncl_opts){0};
-	ro.id = NULL; /* each level gets its own ids */
-	ro.chunk = 1; /* a reduce task is not tiny */
+	ro.id = NULL;          /* each level gets its own ids */
+	ro.chunk = 1;          /* a reduce task is not tiny */
+	ro.kwargs_json = NULL; /* the map's named arguments are not the reducer's */
 	for (int level = 1; rc == 0 && (l.n > 1 || level == 1); level++) {
 		size_t m = 0;
 		char **groups = tree_group(l.v, l.n, k, &m);
@@ -151,7 +163,7 @@ int ncl_map_reduce_task(ncl_conn *c, const char *task, const char *const *args_j
 		}
 		tree_free(l.v, l.n);
 		l.v = NULL;
-		rc = tree_map(c, reduce_task, (const char *const *)groups, m, &ro, timeout_ms, &l, err);
+		rc = tree_map(c, reduce_task, (const char *const *)groups, m, &ro, tree_left(deadline), &l, err);
 		tree_free(groups, m);
 		if (rc != 0)
 			ncl_prefix(err, "reduce level %d (%zu %s tasks): ", level, m, reduce_task);

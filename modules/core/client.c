@@ -160,7 +160,7 @@ static int client_io_err(node_client *c, int rv, int timeout_ms, node_err *err)
 {
 	if (rv == NNG_ETIMEDOUT)
 		return client_timeout_err(c, timeout_ms, err);
-	if (rv == NNG_ECLOSED)
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) /* a close cancels the calls in flight */
 		return node_err_set(err, NODE_ECLOSED, NODE_ERR_SHUTDOWN, "connection to %s %s was closed", c->peer, c->url);
 	return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "call to %s %s failed: %s", c->peer, c->url, nng_strerror(rv));
 }

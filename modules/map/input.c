@@ -59,8 +59,13 @@ static int input_line(mapcli_input *in, char *line, size_t lineno, const char *p
 		    lineno, MAPCLI_LINE_MAX);
 	if (!ncl_json_valid(line, 0)) {
 		const char *end = NULL;
-		cJSON_Delete(cJSON_ParseWithOpts(line, &end, 1));
+		cJSON *v = cJSON_ParseWithOpts(line, &end, 1);
 		size_t at = end && end >= line ? (size_t)(end - line) + 1 : 1;
+		cJSON_Delete(v);
+		if (v != NULL) /* cJSON is lenient where the strict check is not */
+			return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_ARGS,
+			    "%s:%zu: not strict JSON (a leading zero, a control character or lone surrogate in a string, or "
+			    "nesting deeper than 128): %.60s", path, lineno, line);
 		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_ARGS,
 		    "%s:%zu: not JSON at column %zu: %.60s (each line is one item's args, e.g. [1, 2])", path, lineno, at, line);
 	}

@@ -188,7 +188,7 @@ static int worker_sub_wait(const worker_task_ctx *ctx, worker_sub *const *subs, 
 	}
 	if (fs != few)
 		free(fs);
-	if (rc == NCL_OK || rc == NCL_ETASK || rc == NCL_ECLOSED)
+	if (rc == NCL_OK || rc == NCL_ETASK || rc == NCL_ECLOSED || rc == NCL_ECANCEL)
 		return 0;
 	snprintf(err, errlen, "%s", e.msg);
 	return -1;

@@ -119,6 +119,23 @@ check "stdin as input (-)" sh -c "printf '[2, 3]\n' | '$NODE' map add --input - 
 map add --input "$T/adds.in" --broker "tcp://127.0.0.1:$(free_port)" --timeout 500 >/dev/null 2>"$T/down.err"
 check "no broker: exit 5 within the --timeout" [ $? = 5 ] && grep -q 'not finished after 500 ms' "$T/down.err"
 
+printf '["\\udc00"]\n' >"$T/sur.in"
+map echo --input "$T/sur.in" 2>"$T/sur.err"
+check "a lone surrogate (cJSON and the broker refuse it): exit 2 before anything is sent" \
+	[ $? = 2 ] && grep -q 'sur.in:1: not strict JSON' "$T/sur.err"
+timeout 20 "$NODE" map add --input "$T/adds.in" --queue "" 2>/dev/null
+check "--queue with an empty name: exit 2" [ $? = 2 ]
+t0=$(now_ms)
+timeout 30 "$NODE" map add --input "$T/mixed.in" --broker "tcp://127.0.0.1:$(free_port)" >/dev/null 2>"$T/down2.err"
+rc=$? took=$(( $(now_ms) - t0 ))
+check "no broker and no --timeout: exit 5 after one call's time limit ($took ms), not a silent wait" \
+	[ $rc = 5 ] && [ $took -lt 15000 ] && grep -q 'did not answer' "$T/down2.err"
+map sum --input "$T/lists.in" --reduce fail >/dev/null 2>"$T/rfail.err"
+check "--reduce TASK that fails: exit 1, the level and the error named" \
+	[ $? = 1 ] && grep -q 'reduce level 1 .*failed' "$T/rfail.err"
+map sum --input "$T/lists.in" --reduce sum --keep-going 2>/dev/null
+check "--reduce TASK with --keep-going: exit 2" [ $? = 2 ]
+
 # ---- interrupted: SIGINT ends the map at once ----
 for i in $(seq 50); do echo '[1000]'; done >"$T/long.in"
 start int "$NODE" map sleep --input "$T/long.in" --chunk 1
