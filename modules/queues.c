@@ -23,16 +23,17 @@ static void queues_rate(const cJSON *q, const char *key, char *out, size_t n)
 
 static void queues_row(taskcli_table *tb, const cJSON *q)
 {
-	static const char *const keys[] = {NULL, "depth", "leased", "consumers", "submitted", "succeeded", "failed", "dead"};
-	char c[10][32];
+	static const char *const keys[] = {NULL, "depth", "leased", "consumers", "submitted", "succeeded", "failed", "dead",
+	    "revoked"};
+	char c[11][32];
 	const char *name = taskcli_str(q, "name");
 	snprintf(c[0], sizeof c[0], "%.31s", name ? name : "?");
-	for (int i = 1; i < 8; i++)
+	for (int i = 1; i < 9; i++)
 		taskcli_fmt_int(q, keys[i], c[i], sizeof c[i]);
-	queues_rate(q, "rate_in", c[8], sizeof c[8]);
-	queues_rate(q, "rate_out", c[9], sizeof c[9]);
-	const char *row[10];
-	for (int i = 0; i < 10; i++)
+	queues_rate(q, "rate_in", c[9], sizeof c[9]);
+	queues_rate(q, "rate_out", c[10], sizeof c[10]);
+	const char *row[11];
+	for (int i = 0; i < 11; i++)
 		row[i] = c[i];
 	if (name && strlen(name) > 31) /* a long name whole, not cut to the buffer */
 		row[0] = name;
@@ -42,8 +43,8 @@ static void queues_row(taskcli_table *tb, const cJSON *q)
 static void queues_table(const cJSON *qs)
 {
 	static const char *const heads[] = {"QUEUE", "DEPTH", "LEASED", "CONSUMERS", "SUBMITTED", "SUCCEEDED",
-	    "FAILED", "DEAD", "IN/S", "OUT/S"};
-	taskcli_table_items(qs, 10, "lrrrrrrrrr", heads, queues_row);
+	    "FAILED", "DEAD", "REVOKED", "IN/S", "OUT/S"};
+	taskcli_table_items(qs, 11, "lrrrrrrrrrr", heads, queues_row);
 	/* Say it when tasks wait where nobody consumes. */
 	const cJSON *q;
 	cJSON_ArrayForEach(q, qs) {
@@ -65,7 +66,7 @@ const node_cmd node_cmd_queues = {
 	.synopsis = "[--json] [--broker URL]",
 	.description =
 	    "DEPTH: tasks waiting; LEASED: handed to a worker and not finished; CONSUMERS:\n"
-	    "workers online for the queue; SUBMITTED, SUCCEEDED, FAILED, DEAD: counts since\n"
+	    "workers online for the queue; SUBMITTED, SUCCEEDED, FAILED, DEAD, REVOKED: counts since\n"
 	    "the log began; IN/S, OUT/S: tasks per second over the last 10 s. A queue with\n"
 	    "waiting tasks and no consumer is named below the table. --json prints one\n"
 	    "object per queue per line.",

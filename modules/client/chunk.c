@@ -248,7 +248,9 @@ static size_t chunk_slots(ncl_conn *c, const char *queue)
 }
 
 /* At most k items of args per chunk such that the packed string of the
- * largest items stays within the message limits (string and message). */
+ * largest items stays within a quarter of the message limits (string and
+ * message): the results come back in one string too, and are often as
+ * large as the arguments. */
 static size_t chunk_fit(const ncl_conn *c, const char *const *args, size_t n, size_t k)
 {
 	size_t longest = 4;
@@ -259,7 +261,7 @@ static size_t chunk_fit(const ncl_conn *c, const char *const *args, size_t n, si
 	size_t cap = c->wire.limits.max_string;
 	if (c->wire.limits.max_message / 2 < cap)
 		cap = c->wire.limits.max_message / 2;
-	cap = cap > 1024 ? cap - 1024 : cap / 2; /* room for the task name and the request */
+	cap /= 4;
 	size_t fit = cap / (longest + 1);
 	return fit < 1 ? 1 : fit < k ? fit : k;
 }

@@ -75,6 +75,8 @@ revoke r2 rv-1
 check "revoking it again is fine: exit 0, revoked" sh -c "[ $RC = 0 ] && grep -qx 'rv-1: revoked' '$T/r2'"
 check "the queue counts 1 revoked ($(queue_count idle revoked)) and rv-2 still waits (depth $(queue_count idle depth))" \
 	[ "$(queue_count idle revoked)" = 1 -a "$(queue_count idle depth)" = 1 ]
+check "node queues shows a REVOKED column: 1 for idle" sh -c \
+	"'$NODE' queues | awk 'NR == 1 { for (i = 1; i <= NF; i++) if (\$i == \"REVOKED\") c = i } \$1 == \"idle\" { print \$c }' | grep -qx 1"
 check "the journal holds one revoke record for rv-1 ($(revokes rv-1)): a second revoke writes none" [ "$(revokes rv-1)" = 1 ]
 check "the broker logs the revoke" grep -q 'task rv-1 revoked before it started' "$T/broker.log"
 

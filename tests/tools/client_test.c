@@ -691,12 +691,32 @@ static void test_chunks(ncl_conn *c)
 	chunk_case(c, 1000, 0, NCL_ORDERED, 0);    /* chosen automatically */
 	chunk_case(c, 50, 10, NCL_ORDERED, 9);     /* some items of some chunks fail */
 	chunk_case(c, 10, 100, NCL_AS_COMPLETED, 3); /* one chunk holds everything */
+	/* big items: a chunk holds fewer, so that arguments and results fit the limits */
+	ncl_err e;
+	enum { BIG = 100, BIGLEN = 100000 };
+	char **big = calloc(BIG, sizeof *big);
+	for (int i = 0; i < BIG; i++) {
+		big[i] = malloc(BIGLEN + 8);
+		snprintf(big[i], BIGLEN + 8, "[\"%0*d\"]", BIGLEN, i);
+	}
+	ncl_opts bo = {.chunk = BIG};
+	size_t right = 0;
+	map_rec br;
+	memset(&br, 0, sizeof br);
+	int brc = ncl_map(c, "echo", (const char *const *)big, BIG, NCL_ORDERED, record, &br, &bo, 60000, &e);
+	for (int i = 0; i < 64 && i < BIG; i++)
+		right += !br.errors[i];
+	check(brc == 0 && br.n == 64 && right == 64, "100 items of 100 kB in one requested chunk: split to fit the limits, all succeed (%s)",
+	    brc ? e.msg : "ok");
+	for (int i = 0; i < BIG; i++)
+		free(big[i]);
+	free(big);
+
 	/* a task the workers do not have: every item gets the message */
 	const char *items[] = {"[1]", "[2]", "[3]"};
 	map_rec r;
 	memset(&r, 0, sizeof r);
 	ncl_opts o = {.chunk = 2};
-	ncl_err e;
 	int rc = ncl_map(c, "no-such-task", items, 3, NCL_ORDERED, record, &r, &o, 20000, &e);
 	check(rc == NCL_ETASK && r.n == 3 && r.errors[0] && r.errors[1] && r.errors[2] && strstr(r.results[2], "no-such-task"),
 	    "chunks of an unknown task: each item fails with the reason (%s)", r.results[2]);
