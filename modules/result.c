@@ -1,6 +1,7 @@
 /* node result ID: a task's result. Without --wait a check that never
- * blocks; with --wait a parked `get` on the broker, woken when the result
- * arrives, bounded by --timeout seconds. */
+ * blocks; with --wait a libnodeclient future for the task (parked gets on
+ * the broker, woken when the result arrives), bounded by --timeout seconds;
+ * then one get reads the broker's entry to print. */
 #include <stdio.h>
 #include <string.h>
 
@@ -43,6 +44,31 @@ static int result_get(taskcli *t, const char *id, long long wait_ms, cJSON **rep
 	return 0;
 }
 
+/* Wait until the task finishes, the deadline (0: none) or a stop request;
+ * what happened is read afterwards. Returns an exit status. */
+static int result_wait(taskcli *t, const char *id, int64_t deadline)
+{
+	ncl_future *f = NULL;
+	ncl_err e = {0};
+	if (ncl_future_for(t->conn, id, &f, &e) != 0) {
+		node_err err;
+		taskcli_from_ncl(&err, &e);
+		return taskcli_fail(t, &err);
+	}
+	/* Short waits: a stop request has no way to wake the future. */
+	while (!ncl_future_ready(f) && !node_stop_requested(t->ctx->stop) &&
+	       !(deadline && node_clock_mono_ms() >= deadline))
+		ncl_future_wait(f, 100, NULL);
+	int closed = ncl_future_state(f) == NCL_CLOSED;
+	ncl_future_free(f);
+	if (closed) {
+		node_err err;
+		node_err_set(&err, NODE_ECLOSED, NODE_ERR_SHUTDOWN, "the connection to broker %s closed while waiting", t->url);
+		return taskcli_fail(t, &err);
+	}
+	return 0;
+}
+
 /* Why there is no result to print, on stderr. */
 static void result_not_ready(const taskcli *t, const char *id, const char *state, int wait, long long wait_s)
 {
@@ -66,21 +92,17 @@ static int result_main(node_ctx *ctx, const node_args *a)
 	if (wait)
 		taskcli_wait_calls(&t);
 	int64_t deadline = taskcli_deadline(wait_s);
+	if (wait && (rc = result_wait(&t, id, deadline)) != 0) {
+		taskcli_close(&t);
+		return rc;
+	}
 	cJSON *reply = NULL;
 	const cJSON *e = NULL;
-	const char *state = NULL;
-	for (;;) {
-		cJSON_Delete(reply);
-		reply = NULL;
-		if ((rc = result_get(&t, id, wait ? taskcli_park_ms(deadline) : 0, &reply, &e)) != 0) {
-			taskcli_close(&t);
-			return rc;
-		}
-		state = taskcli_str(e, "state");
-		if (taskcli_state_finished(state) || !wait || (deadline && node_clock_mono_ms() >= deadline) ||
-		    node_stop_requested(ctx->stop))
-			break;
+	if ((rc = result_get(&t, id, 0, &reply, &e)) != 0) {
+		taskcli_close(&t);
+		return rc;
 	}
+	const char *state = taskcli_str(e, "state");
 	int finished = taskcli_state_finished(state);
 	int ok = finished && strcmp(state, "succeeded") == 0;
 	if (t.json || finished)

@@ -45,6 +45,7 @@ typedef struct ncl_outcome {
 	char *error;     /* the message, when failed or closed */
 	char worker[NCL_ID_MAX + 1]; /* who ran it, "" when unknown */
 	int64_t run_ms;  /* finished - started, -1 when unknown */
+	char *entry;     /* the broker's whole get entry as JSON, for owners that want it */
 } ncl_outcome;
 
 typedef struct ncl_owner_ops {
@@ -61,6 +62,7 @@ struct ncl_owner {
 	ncl_conn *conn;
 	int refs;          /* its user, each watch in the tracker, each call in flight... */
 	int abandoned;     /* wants no more outcomes: the tracker drops its watches */
+	int want_entry;    /* keep the broker's get entry (node's commands print it) */
 	ncl_owner *gone;   /* on a list of owners to destroy after unlocking */
 };
 
@@ -76,6 +78,7 @@ struct ncl_future {
 	char id[NCL_ID_MAX + 1];
 	int state;         /* ncl_state; written under the lock, read atomically */
 	char *result, *error;
+	char *entry;       /* the broker's get entry when the owner wanted it */
 	ncl_done_fn cb;
 	void *cb_arg;
 	int cb_queued;     /* on the connection's callback queue, or has run */
@@ -158,6 +161,13 @@ int ncl_opts_apply(cJSON *task, const ncl_opts *o, int checked, ncl_err *err);
 
 /* Put a finished future's callback on the callback queue (lock held). */
 void ncl_callback_queue_locked(ncl_conn *c, ncl_future *f);
+
+/* ---- future.c ---- */
+
+/* ncl_future_for, keeping the broker's get entry (ncl_future_entry). */
+int ncl_future_watch(ncl_conn *c, const char *id, int want_entry, ncl_future **out, ncl_err *err);
+/* The broker's get entry of a finished future as JSON text, or NULL. */
+const char *ncl_future_entry(const ncl_future *f);
 
 /* ---- track.c ---- */
 

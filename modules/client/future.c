@@ -23,7 +23,8 @@ static void future_done(ncl_owner *o, ncl_watch *w, ncl_outcome *out)
 		return;
 	f->result = out->result;
 	f->error = out->error;
-	out->result = out->error = NULL;
+	f->entry = out->entry;
+	out->result = out->error = out->entry = NULL;
 	if (out->state == NCL_SUCCEEDED || out->state == NCL_FAILED)
 		ncl_stats_add_locked(c, out->worker, 1, out->run_ms);
 	__atomic_store_n(&f->state, (int)out->state, __ATOMIC_RELEASE); /* after the strings */
@@ -36,6 +37,7 @@ static void future_destroy(ncl_owner *o)
 	ncl_future *f = (ncl_future *)o;
 	free(f->result);
 	free(f->error);
+	cJSON_free(f->entry);
 	free(f);
 }
 
@@ -64,6 +66,25 @@ int ncl_opts_apply(cJSON *task, const ncl_opts *o, int checked, ncl_err *err)
 			return ncl_set(err, NCL_ENOMEM, "out of memory");
 	}
 	return 0;
+}
+
+/* f (with its id) becomes a future of c and is watched until it finishes. */
+static void future_start(ncl_conn *c, ncl_future *f)
+{
+	ncl_owner_init(&f->owner, &future_ops, c); /* keeps want_entry */
+	f->watch.owner = &f->owner;
+	pthread_mutex_lock(&c->lock);
+	if (c->closing) {
+		char msg[640];
+		snprintf(msg, sizeof msg, "the connection to broker %s was closed before the result came", c->url);
+		ncl_outcome o = {NCL_CLOSED, NULL, strdup(msg), "", -1, NULL};
+		future_done(&f->owner, &f->watch, &o);
+		free(o.error);
+	} else {
+		ncl_track_locked(c, &f->watch);
+		ncl_track_pump(c);
+	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 int ncl_submit(ncl_conn *c, const char *task, const char *args_json, const ncl_opts *opts, int timeout_ms,
@@ -110,22 +131,37 @@ int ncl_submit(ncl_conn *c, const char *task, const char *args_json, const ncl_o
 		free(f);
 		return rc;
 	}
-	ncl_owner_init(&f->owner, &future_ops, c);
-	f->watch.owner = &f->owner;
-	pthread_mutex_lock(&c->lock);
-	if (c->closing) {
-		char msg[640];
-		snprintf(msg, sizeof msg, "the connection to broker %s was closed before the result came", c->url);
-		ncl_outcome o = {NCL_CLOSED, NULL, strdup(msg), "", -1};
-		future_done(&f->owner, &f->watch, &o);
-		free(o.error);
-	} else {
-		ncl_track_locked(c, &f->watch);
-		ncl_track_pump(c);
-	}
-	pthread_mutex_unlock(&c->lock);
+	future_start(c, f);
 	*out = f;
 	return 0;
+}
+
+int ncl_future_watch(ncl_conn *c, const char *id, int want_entry, ncl_future **out, ncl_err *err)
+{
+	if (out)
+		*out = NULL;
+	if (c == NULL || id == NULL || *id == '\0' || out == NULL)
+		return ncl_set(err, NCL_EINVAL, "ncl_future_for: a connection, a task id and out are required");
+	if (strlen(id) > NCL_ID_MAX)
+		return ncl_set(err, NCL_EINVAL, "task id is longer than %d characters", NCL_ID_MAX);
+	ncl_future *f = calloc(1, sizeof *f);
+	if (f == NULL)
+		return ncl_set(err, NCL_ENOMEM, "out of memory");
+	snprintf(f->id, sizeof f->id, "%s", id);
+	f->owner.want_entry = want_entry;
+	future_start(c, f);
+	*out = f;
+	return 0;
+}
+
+int ncl_future_for(ncl_conn *c, const char *id, ncl_future **out, ncl_err *err)
+{
+	return ncl_future_watch(c, id, 0, out, err);
+}
+
+const char *ncl_future_entry(const ncl_future *f)
+{
+	return ncl_future_ready(f) ? f->entry : NULL;
 }
 
 /* ---- reading a future ---- */
@@ -395,7 +431,7 @@ int ncl_future_cancel(ncl_future *f, int timeout_ms, ncl_err *err)
 	if (rc != 0)
 		return rc;
 	pthread_mutex_lock(&c->lock);
-	ncl_outcome o = {NCL_CANCELLED, NULL, strdup("cancelled before it started"), "", -1};
+	ncl_outcome o = {NCL_CANCELLED, NULL, strdup("cancelled before it started"), "", -1, NULL};
 	future_done(&f->owner, &f->watch, &o); /* the tracker's later outcome finds it finished */
 	free(o.error);
 	pthread_mutex_unlock(&c->lock);

@@ -101,6 +101,11 @@ typedef struct ncl_future ncl_future;
 int ncl_submit(ncl_conn *c, const char *task, const char *args_json, const ncl_opts *opts, int timeout_ms,
     ncl_future **out, ncl_err *err);
 
+/* A future for a task submitted already, by this program or another
+ * (Celery's AsyncResult(id)): it finishes when the task does. An id the
+ * broker does not know stays pending (it may be on its way). */
+int ncl_future_for(ncl_conn *c, const char *id, ncl_future **out, ncl_err *err);
+
 /* ---- futures ---- */
 
 typedef enum ncl_state {

@@ -207,7 +207,7 @@ static void track_closed_locked(ncl_conn *c, ncl_watch *w, ncl_owner **gone)
 	if (!o->abandoned) {
 		char msg[640];
 		snprintf(msg, sizeof msg, "the connection to broker %s was closed before the result came", c->url);
-		ncl_outcome out = {NCL_CLOSED, NULL, strdup(msg), "", -1};
+		ncl_outcome out = {NCL_CLOSED, NULL, strdup(msg), "", -1, NULL};
 		o->ops->done(o, w, &out);
 		free(out.error);
 	}
@@ -227,8 +227,11 @@ static void track_reply(int rc, cJSON *reply, const node_err *err, void *arg)
 		for (int i = 0; i < g->n && e != NULL; i++, e = e->next) {
 			ncl_owner *o = g->w[i]->owner;
 			const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "id"));
-			if (id && strcmp(id, o->ops->id(o, g->w[i], buf, sizeof buf)) == 0)
+			if (id && strcmp(id, o->ops->id(o, g->w[i], buf, sizeof buf)) == 0) {
 				ncl_outcome_read(e, &outs[i]);
+				if (o->want_entry && outs[i].state != NCL_PENDING)
+					outs[i].entry = cJSON_PrintUnformatted(e); /* NULL when out of memory: it prints less */
+			}
 		}
 	}
 	cJSON_Delete(reply);
@@ -279,6 +282,7 @@ static void track_reply(int rc, cJSON *reply, const node_err *err, void *arg)
 		for (int i = 0; i < g->n; i++) {
 			free(outs[i].result); /* what no owner took */
 			free(outs[i].error);
+			cJSON_free(outs[i].entry);
 		}
 		free(outs);
 	}

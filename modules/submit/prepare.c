@@ -92,7 +92,9 @@ int submit_alloc(submit_run *r)
 	r->ids = calloc(n, sizeof *r->ids);
 	r->batches = calloc(n, sizeof *r->batches);
 	r->done = calloc(n, 1);
-	if (r->ids == NULL || r->batches == NULL || r->done == NULL) {
+	r->futs = calloc(n, sizeof *r->futs);
+	r->watches = calloc(n, sizeof *r->watches);
+	if (r->ids == NULL || r->batches == NULL || r->done == NULL || r->futs == NULL || r->watches == NULL) {
 		taskcli_warn(r->t, "out of memory");
 		return NODE_EXIT_FAIL;
 	}
@@ -106,6 +108,8 @@ void submit_free(submit_run *r)
 	free(r->ids);
 	free(r->batches);
 	free(r->done);
+	free(r->futs);
+	free(r->watches);
 	cJSON_Delete(r->tasks);
 }
 

@@ -7,20 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/clock.h"
 #include "submit.h"
 
-#define SUB_GET_CHUNK 1000           /* ids per get when many tasks wait */
-#define SUB_GET_SINGLE 64            /* up to this many tasks: one get per id */
-#define SUB_GET_INFLIGHT 8
-
-static void sub_on_reply(int rc, cJSON *reply, const node_err *err, void *arg)
+void submit_post(submit_run *r, submit_ev *ev)
 {
-	submit_ev *ev = arg;
-	submit_run *r = ev->run;
-	ev->rc = rc;
-	ev->reply = reply;
-	if (err)
-		ev->err = *err;
 	ev->next = NULL;
 	pthread_mutex_lock(&r->lock);
 	if (r->tail)
@@ -30,6 +21,16 @@ static void sub_on_reply(int rc, cJSON *reply, const node_err *err, void *arg)
 	r->tail = ev;
 	pthread_cond_signal(&r->cond);
 	pthread_mutex_unlock(&r->lock);
+}
+
+static void sub_on_reply(int rc, cJSON *reply, const node_err *err, void *arg)
+{
+	submit_ev *ev = arg;
+	ev->rc = rc;
+	ev->reply = reply;
+	if (err)
+		ev->err = *err;
+	submit_post(ev->run, ev);
 }
 
 /* Record the first error's exit status and say what went wrong. */
@@ -48,7 +49,7 @@ void submit_error(submit_run *r, const node_err *err, const char *fmt, ...)
 }
 
 /* Send req (freed here) with an event that brings the reply back to the
- * loop; ev0 names the batch (slot) or the chunk it is for. */
+ * loop; ev0 names the batch (slot) it is for. */
 int submit_send(submit_run *r, cJSON *req, int timeout_ms, submit_ev ev0, node_err *err)
 {
 	submit_ev *ev = malloc(sizeof *ev);
@@ -103,16 +104,16 @@ static void sub_fill(submit_run *r)
 		return;
 	while (!r->submit_failed && r->next_batch < r->nbatches && r->batches_inflight < r->inflight_max)
 		submit_send_batch(r);
-	while (!r->get_failed && r->chunks && r->gets_inflight < r->gets_max)
-		submit_send_get(r);
+	if (r->wait && r->waiting > 0 && r->deadline && node_clock_mono_ms() >= r->deadline)
+		submit_expire(r);
 }
 
 /* Whether a call is in flight, or one is still to be made. */
 static int sub_busy(const submit_run *r)
 {
 	int sending = !r->stopped && !r->submit_failed && r->next_batch < r->nbatches;
-	int getting = !r->stopped && !r->get_failed && r->chunks != NULL;
-	return r->batches_inflight > 0 || r->gets_inflight > 0 || sending || getting;
+	int getting = !r->stopped && r->waiting > 0;
+	return r->batches_inflight > 0 || sending || getting;
 }
 
 static void sub_handle(submit_run *r, submit_ev *ev)
@@ -121,7 +122,8 @@ static void sub_handle(submit_run *r, submit_ev *ev)
 		submit_handle_submit(r, ev);
 		submit_print_ids(r);
 	} else {
-		submit_handle_get(r, ev);
+		submit_handle_done(r, ev);
+		return; /* a watch's own event */
 	}
 	cJSON_Delete(ev->reply);
 	free(ev);
@@ -143,9 +145,22 @@ static void sub_loop(submit_run *r)
 		if (r->batches[b].state < 2)
 			r->batches[b].state = 3;
 	submit_print_ids(r);
-	submit_chunks_free(r);
 	submit_report_unknown(r);
 	fflush(stdout);
+}
+
+/* Events that came after the loop (callbacks of a closing connection). */
+static void sub_drain(submit_run *r)
+{
+	while (r->head) {
+		submit_ev *ev = r->head;
+		r->head = ev->next;
+		if (ev->kind != SUBMIT_EV_DONE) { /* a watch's own event is not ours to free */
+			cJSON_Delete(ev->reply);
+			free(ev);
+		}
+	}
+	r->tail = NULL;
 }
 
 /* Send the prepared batches and with --wait wait for the results; closes
@@ -158,15 +173,15 @@ int submit_go(submit_run *r, const node_args *a, const submit_flags *o)
 		taskcli_wait_calls(r->t);
 	r->inflight_max = (int)o->inflight;
 	r->deadline = taskcli_deadline(r->wait_s);
-	r->chunk_size = r->ntasks <= SUB_GET_SINGLE ? 1 : SUB_GET_CHUNK;
-	r->gets_max = r->ntasks <= SUB_GET_SINGLE ? SUB_GET_SINGLE : SUB_GET_INFLIGHT;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 	sub_loop(r);
 	fflush(stdout);
-	taskcli_close(r->t);
+	taskcli_close(r->t); /* after it, no callback runs: the futures and events can go */
+	submit_watches_free(r);
+	sub_drain(r);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
 	if (r->exit_status != 0)

@@ -87,7 +87,7 @@ void submit_handle_submit(submit_run *r, submit_ev *ev)
 	}
 	bt->state = 2;
 	if (r->wait)
-		submit_chunk_batch(r, bt);
+		submit_watch_batch(r, bt);
 }
 
 /* Print the acknowledged batches' ids, in order, as far as they are settled. */

@@ -22,33 +22,34 @@ typedef struct submit_flags {
 /* ---- the run: batches in flight, gets in flight, one event queue ----
  *
  * The throughput path: tasks go in batches (up to --batch per submit
- * message, also bounded in bytes) with several batches in flight; results are
- * fetched with parked `get` calls over chunks of ids, several in flight,
- * starting as soon as a batch is acknowledged. Ids are generated here when a
+ * message, also bounded in bytes) with several batches in flight; with
+ * --wait, each acknowledged task gets a future of libnodeclient, whose
+ * tracker collects results with parked gets over many ids, and whose
+ * completion callback posts it to the loop. Ids are generated here when a
  * task has none, so a batch that nng re-sends after a broker restart creates
  * each task once (the broker keeps one task per id). */
 
-enum { SUBMIT_EV_SUBMIT, SUBMIT_EV_GET };
+enum { SUBMIT_EV_SUBMIT, SUBMIT_EV_DONE };
 
 typedef struct submit_run submit_run;
 
-typedef struct submit_chunk {
-	int *idx; /* task indices */
-	int n;
-	struct submit_chunk *next;
-} submit_chunk;
-
-/* A call in flight; its reply comes back to the loop as this event. */
+/* A call in flight, or a future that finished; it comes back to the loop
+ * as this event. */
 typedef struct submit_ev {
 	submit_run *run;
 	int kind;
-	int slot;      /* batch index, or the chunk below */
-	submit_chunk *chunk;
+	int slot;      /* batch index, or the task's index */
 	int rc;
 	cJSON *reply;
 	node_err err;
 	struct submit_ev *next;
 } submit_ev;
+
+/* What a future's completion callback posts: its own event, made before,
+ * so that posting cannot fail (and is not freed by the loop). */
+typedef struct submit_watch {
+	submit_ev ev; /* SUBMIT_EV_DONE, slot: the task's index */
+} submit_watch;
 
 typedef struct submit_batch {
 	int first, count;
@@ -66,12 +67,12 @@ struct submit_run {
 	int wait;
 	long long wait_s;     /* -1: forever */
 	int64_t deadline;     /* monotonic ms, or 0 */
-	submit_chunk *chunks, *chunks_tail;
-	int gets_inflight, gets_max, chunk_size;
+	ncl_future **futs;    /* --wait: one per acknowledged task */
+	submit_watch *watches;
+	int waiting;          /* futures whose task is not printed yet */
 	int failed, timed_out, finished, stopped, unknown;
 	int exit_status;      /* first error's status */
 	int submit_failed;    /* a batch failed: send no more */
-	int get_failed;       /* a get failed: ask no more */
 	unsigned char *done;  /* --wait: the task's result (or timeout) was printed */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -100,8 +101,10 @@ int submit_prepare(submit_run *r, const submit_flags *o);
 /* ---- run.c ---- */
 
 /* Send req (freed here) with an event that brings the reply back to the
- * loop; ev0 names the batch (slot) or the chunk it is for. */
+ * loop; ev0 names the batch (slot) it is for. */
 int submit_send(submit_run *r, cJSON *req, int timeout_ms, submit_ev ev0, node_err *err);
+/* Put an event on the loop's queue (from any thread). */
+void submit_post(submit_run *r, submit_ev *ev);
 /* Record the first error's exit status and say what went wrong. */
 void submit_error(submit_run *r, const node_err *err, const char *fmt, ...) NODE_PRINTF(3, 4);
 /* Send the prepared batches and with --wait wait for the results; closes
@@ -117,12 +120,14 @@ void submit_print_ids(submit_run *r);
 
 /* ---- wait.c ---- */
 
-/* Queue gets for the ids of an acknowledged batch. */
-void submit_chunk_batch(submit_run *r, const submit_batch *bt);
-void submit_send_get(submit_run *r);
-void submit_handle_get(submit_run *r, submit_ev *ev);
-/* Drop the gets never sent. */
-void submit_chunks_free(submit_run *r);
+/* Watch the tasks of an acknowledged batch with futures. */
+void submit_watch_batch(submit_run *r, const submit_batch *bt);
+/* A watched task finished: print it. */
+void submit_handle_done(submit_run *r, submit_ev *ev);
+/* Past the deadline: the tasks not finished are not ready. */
+void submit_expire(submit_run *r);
+/* After the connection closed: free the futures. */
+void submit_watches_free(submit_run *r);
 /* --wait: name the accepted tasks whose result could not be had. */
 void submit_report_unknown(submit_run *r);
 

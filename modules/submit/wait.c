@@ -1,6 +1,7 @@
-/* node submit --wait: the ids of acknowledged batches, in chunks, go to the
- * broker as parked `get` calls (several in flight); results are printed as
- * they finish and the chunk asks again for the rest until the deadline. */
+/* node submit --wait: every acknowledged task gets a libnodeclient future
+ * (the library's tracker asks the broker with parked gets over many ids);
+ * its completion callback posts the task to the loop, which prints the
+ * broker's entry for it, in the order they finish, until the deadline. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,151 +9,88 @@
 #include "core/clock.h"
 #include "submit.h"
 
-static void sub_queue_chunk(submit_run *r, submit_chunk *c)
+/* On the library's callback thread: hand the task to the loop. */
+static void sub_done(ncl_future *f, void *arg)
 {
-	c->next = NULL;
-	if (r->chunks_tail)
-		r->chunks_tail->next = c;
-	else
-		r->chunks = c;
-	r->chunks_tail = c;
+	submit_watch *w = arg;
+	submit_post(w->ev.run, &w->ev);
 }
 
-/* Queue gets for the ids of an acknowledged batch. */
-void submit_chunk_batch(submit_run *r, const submit_batch *bt)
+void submit_watch_batch(submit_run *r, const submit_batch *bt)
 {
-	for (int i = 0; i < bt->count; i += r->chunk_size) {
-		int n = bt->count - i < r->chunk_size ? bt->count - i : r->chunk_size;
-		submit_chunk *c = calloc(1, sizeof *c);
-		int *idx = malloc((size_t)n * sizeof *idx);
-		if (c == NULL || idx == NULL) {
-			free(c);
-			free(idx);
+	for (int i = bt->first; i < bt->first + bt->count; i++) {
+		ncl_err e = {0};
+		r->watches[i] = (submit_watch){.ev = {.run = r, .kind = SUBMIT_EV_DONE, .slot = i}};
+		if (ncl_future_watch(r->t->conn, r->ids[i], 1, &r->futs[i], &e) != 0) {
 			node_err err;
-			node_err_set(&err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
-			r->get_failed = 1;
-			submit_error(r, &err, NULL);
-			return;
+			taskcli_from_ncl(&err, &e);
+			submit_error(r, &err, "waiting for %s: ", r->ids[i]);
+			continue; /* reported as unknown at the end */
 		}
-		for (int k = 0; k < n; k++)
-			idx[k] = bt->first + i + k;
-		c->idx = idx;
-		c->n = n;
-		sub_queue_chunk(r, c);
+		r->waiting++;
+		ncl_future_on_done(r->futs[i], sub_done, &r->watches[i]);
 	}
 }
 
-static void sub_chunk_free(submit_chunk *c)
+/* The entry to print when the broker's own is not there (out of memory, or
+ * cancelled here). */
+static cJSON *sub_entry_of(const ncl_future *f)
 {
-	if (c) {
-		free(c->idx);
-		free(c);
-	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", ncl_future_id(f));
+	int ok = ncl_future_state(f) == NCL_SUCCEEDED;
+	cJSON_AddStringToObject(o, "state", ok ? "succeeded" : ncl_future_state(f) == NCL_CANCELLED ? "revoked" : "failed");
+	if (ok)
+		cJSON_AddRawToObject(o, "value", ncl_future_result(f));
+	else
+		cJSON_AddStringToObject(o, "error", ncl_future_error(f) ? ncl_future_error(f) : "");
+	return o;
 }
 
-void submit_chunks_free(submit_run *r)
+void submit_handle_done(submit_run *r, submit_ev *ev)
 {
-	while (r->chunks) {
-		submit_chunk *c = r->chunks;
-		r->chunks = c->next;
-		sub_chunk_free(c);
-	}
-}
-
-void submit_send_get(submit_run *r)
-{
-	submit_chunk *c = r->chunks;
-	r->chunks = c->next;
-	if (r->chunks == NULL)
-		r->chunks_tail = NULL;
-	long long wait_ms = taskcli_park_ms(r->deadline);
-	cJSON *ids;
-	cJSON *req = taskcli_get_req(wait_ms, &ids);
-	for (int k = 0; k < c->n; k++)
-		cJSON_AddItemToArray(ids, cJSON_CreateStringReference(r->ids[c->idx[k]]));
-	node_err err = {0};
-	if (submit_send(r, req, (int)wait_ms + r->t->call_ms, (submit_ev){.kind = SUBMIT_EV_GET, .chunk = c}, &err) != 0) {
-		r->get_failed = 1;
-		submit_error(r, &err, "waiting for %d task%s: ", c->n, c->n == 1 ? "" : "s");
-		sub_chunk_free(c);
-		return;
-	}
-	r->gets_inflight++;
-}
-
-static void sub_print_result(submit_run *r, const cJSON *res, const char *id)
-{
-	const char *state = taskcli_str(res, "state");
+	int i = ev->slot;
+	ncl_future *f = r->futs[i];
+	if (r->done[i] || ncl_future_state(f) == NCL_CLOSED)
+		return; /* printed as not ready already, or closed: unknown */
+	const char *text = ncl_future_entry(f);
+	cJSON *entry = text ? cJSON_Parse(text) : NULL;
+	if (entry == NULL)
+		entry = sub_entry_of(f);
+	const char *state = taskcli_str(entry, "state");
 	if (!(state && strcmp(state, "succeeded") == 0))
 		r->failed++;
 	r->finished++;
-	taskcli_print_result(r->t, id, res, 1);
+	taskcli_print_result(r->t, r->ids[i], entry, 1);
+	cJSON_Delete(entry);
+	r->done[i] = 1;
+	r->waiting--;
 }
 
-static void sub_print_timeout(submit_run *r, const char *id, const char *state)
+void submit_expire(submit_run *r)
 {
-	r->timed_out++;
-	if (r->t->json) {
-		taskcli_put_id_line(stdout, id, state ? state : "pending");
-		return;
-	}
-	fflush(stdout);
-	fprintf(stderr, "%s: not ready after %lld s\n", id, r->wait_s);
-}
-
-/* Print the finished results of chunk c (past the deadline, the unfinished
- * ones as not ready); c keeps the ids still to ask for. */
-static void sub_take_results(submit_run *r, submit_chunk *c, const cJSON *results)
-{
-	int expired = r->deadline && node_clock_mono_ms() >= r->deadline;
-	int left = 0;
-	const cJSON *res = results->child;
-	for (int k = 0; k < c->n; k++, res = res->next) {
-		int i = c->idx[k];
-		const char *state = taskcli_str(res, "state");
-		if (taskcli_state_finished(state)) {
-			sub_print_result(r, res, r->ids[i]);
-			r->done[i] = 1;
-		} else if (expired) {
-			sub_print_timeout(r, r->ids[i], state);
-			r->done[i] = 1;
+	for (int i = 0; i < r->ntasks; i++) {
+		if (r->futs[i] == NULL || r->done[i] || ncl_future_ready(r->futs[i]))
+			continue; /* a finished one is printed from its event */
+		r->timed_out++;
+		r->done[i] = 1;
+		r->waiting--;
+		if (r->t->json) {
+			taskcli_put_id_line(stdout, r->ids[i], "pending");
 		} else {
-			c->idx[left++] = i;
+			fflush(stdout);
+			fprintf(stderr, "%s: not ready after %lld s\n", r->ids[i], r->wait_s);
 		}
 	}
 	fflush(stdout);
-	c->n = left;
 }
 
-void submit_handle_get(submit_run *r, submit_ev *ev)
+void submit_watches_free(submit_run *r)
 {
-	submit_chunk *c = ev->chunk;
-	r->gets_inflight--;
-	if (ev->rc != 0 && r->stopped) {
-		sub_chunk_free(c);
-		return;
+	for (int i = 0; i < r->ntasks; i++) {
+		ncl_future_free(r->futs[i]);
+		r->futs[i] = NULL;
 	}
-	if (ev->rc != 0) {
-		r->get_failed = 1;
-		submit_error(r, &ev->err, "waiting for %d task%s: ", c->n, c->n == 1 ? "" : "s");
-		sub_chunk_free(c);
-		return;
-	}
-	const cJSON *results = cJSON_GetObjectItemCaseSensitive(ev->reply, "results");
-	if (!cJSON_IsArray(results) || cJSON_GetArraySize(results) != c->n) {
-		node_err err;
-		node_err_set(&err, NODE_EINVAL, NODE_ERR_BAD_REQUEST, "the broker's get reply has %d results for %d ids",
-		    cJSON_GetArraySize(results), c->n);
-		r->get_failed = 1;
-		submit_error(r, &err, NULL);
-		sub_chunk_free(c);
-		return;
-	}
-	sub_take_results(r, c, results);
-	if (c->n > 0)
-		sub_queue_chunk(r, c);
-	else
-		sub_chunk_free(c);
 }
 
 /* --wait: accepted tasks whose result could not be had are named. */

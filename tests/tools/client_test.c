@@ -805,6 +805,25 @@ static void test_tree(ncl_conn *c)
 	free_list(lists, 1000);
 }
 
+/* A future for a task submitted elsewhere (Celery's AsyncResult(id)). */
+static void test_future_for(ncl_conn *c)
+{
+	ncl_err e;
+	int rc;
+	ncl_future *f = run(c, "add", "[20, 22]", &rc, &e), *g = NULL;
+	rc = f ? ncl_future_for(c, ncl_future_id(f), &g, &e) : -1;
+	rc = rc == 0 ? ncl_future_wait(g, 10000, &e) : rc;
+	check(rc == 0 && is(ncl_future_result(g), "42"), "ncl_future_for an id submitted before: 42 (%s)", rc ? e.msg : "");
+	ncl_future_free(g);
+	ncl_future_free(f);
+	rc = ncl_future_for(c, "ct-never-submitted", &g, &e);
+	rc = rc == 0 ? ncl_future_wait(g, 300, &e) : rc;
+	check(rc == NCL_ETIMEDOUT && !ncl_future_ready(g), "ncl_future_for an unknown id stays pending (%s)", e.msg);
+	ncl_future_free(g);
+	rc = ncl_future_for(c, "", &g, &e);
+	check(rc == NCL_EINVAL && g == NULL, "ncl_future_for an empty id: NCL_EINVAL");
+}
+
 static void test_stats(ncl_conn *c)
 {
 	ncl_stats_reset(c);
@@ -940,6 +959,7 @@ int main(int argc, char **argv)
 		test_chunks(c);
 		test_cancel(c);
 		test_tree(c);
+		test_future_for(c);
 		test_stats(c);
 	} else if (strcmp(argv[2], "killmap") == 0) {
 		test_killmap(c, n, argc > 4 ? (size_t)strtoul(argv[4], NULL, 10) : 1);
