@@ -253,16 +253,6 @@ int64_t taskcli_deadline(long long wait_s)
 	return wait_s >= 0 ? node_clock_mono_ms() + wait_s * 1000 : 0;
 }
 
-long long taskcli_park_ms(int64_t deadline)
-{
-	if (deadline == 0)
-		return TASKCLI_WAIT_CAP_MS;
-	long long ms = deadline - node_clock_mono_ms();
-	if (ms < 0)
-		return 0;
-	return ms > TASKCLI_WAIT_CAP_MS ? TASKCLI_WAIT_CAP_MS : ms;
-}
-
 cJSON *taskcli_get_req(long long wait_ms, cJSON **ids)
 {
 	cJSON *req = taskcli_req("get");

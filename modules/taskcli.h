@@ -19,9 +19,6 @@
 	{"broker", 'b', "URL", "broker address (default: the broker's listen URL in the cluster file)"}, \
 	{"json", 0, NULL, "machine output: JSON, one object per line"}
 
-/* The broker parks a get at most this long. */
-#define TASKCLI_WAIT_CAP_MS 3600000
-
 /* A connection to the broker for one command: the client library's
  * (libnodeclient), so that node's commands and C programs share one path. */
 typedef struct taskcli {
@@ -81,8 +78,6 @@ long long taskcli_wait_s(const node_args *a);
 void taskcli_wait_calls(taskcli *t);
 /* The monotonic ms when a wait of wait_s seconds ends; 0 for no end. */
 int64_t taskcli_deadline(long long wait_s);
-/* How long a parked get may wait: until deadline (0: no end), capped. */
-long long taskcli_park_ms(int64_t deadline);
 /* A request {"op": "get", "ids": [], "wait_ms": wait_ms}; *ids is the array
  * to fill. */
 cJSON *taskcli_get_req(long long wait_ms, cJSON **ids);
