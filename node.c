@@ -26,6 +26,8 @@ const node_cmd *const node_cmds[] = {
 	&node_cmd_workers,
 	&node_cmd_dead,
 	&node_cmd_map,
+	&node_cmd_nameserver,
+	&node_cmd_ns,
 	&node_cmd_ping,
 	&node_cmd_config,
 	NULL,

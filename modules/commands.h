@@ -19,5 +19,7 @@ extern const node_cmd node_cmd_workers;
 extern const node_cmd node_cmd_dead;
 extern const node_cmd node_cmd_map;
 extern const node_cmd node_cmd_revoke;
+extern const node_cmd node_cmd_nameserver;
+extern const node_cmd node_cmd_ns;
 
 #endif

@@ -32,16 +32,23 @@ void taskcli_init(taskcli *t, node_ctx *ctx, const node_args *a)
 
 int taskcli_open(taskcli *t, node_ctx *ctx, const node_args *a)
 {
-	taskcli_init(t, ctx, a);
-	node_err err = {0};
 	const char *url = node_args_get(a, "broker");
 	if (url == NULL || *url == '\0') {
+		node_err err = {0};
 		if (node_conf_role_url(&ctx->conf, "broker", "listen", &url, &err) != 0) {
+			taskcli_init(t, ctx, a);
 			taskcli_warn(t, "%s, or give --broker URL", err.msg);
 			return NODE_EXIT_CONFIG;
 		}
 	}
+	return taskcli_open_url(t, ctx, a, url);
+}
+
+int taskcli_open_url(taskcli *t, node_ctx *ctx, const node_args *a, const char *url)
+{
+	taskcli_init(t, ctx, a);
 	t->url = url;
+	node_err err = {0};
 	ncl_err e = {0};
 	if (ncl_open_conf(&t->conn, url, &ctx->conf, &e) != 0) {
 		t->conn = NULL;
