@@ -15,24 +15,18 @@ static const node_opt result_opts[] = {
 	{NULL, 0, NULL, NULL},
 };
 
-/* One get; *entry is the result of the id (owned by *reply). */
-static int result_get(taskcli *t, const char *id, long long wait_ms, cJSON **reply, const cJSON **entry)
+/* One get that does not wait; *entry is the result of the id (owned by
+ * *reply). */
+static int result_get(taskcli *t, const char *id, cJSON **reply, const cJSON **entry)
 {
 	cJSON *ids;
-	cJSON *req = taskcli_get_req(wait_ms, &ids);
+	cJSON *req = taskcli_get_req(0, &ids);
 	cJSON_AddItemToArray(ids, cJSON_CreateString(id));
-	node_err err = {0};
-	int rc = taskcli_call_parked(t, req, (int)wait_ms + t->call_ms, reply, &err);
+	int rc = taskcli_call(t, req, reply);
 	cJSON_Delete(req);
-	if (rc != 0) {
-		cJSON_Delete(*reply);
-		*reply = NULL;
-		if (node_stop_requested(t->ctx->stop)) {
-			fprintf(stderr, "%s: interrupted while waiting\n", id);
-			return NODE_EXIT_FAIL;
-		}
-		return taskcli_fail(t, &err);
-	}
+	if (rc != 0)
+		return rc;
+	node_err err = {0};
 	const cJSON *results = cJSON_GetObjectItemCaseSensitive(*reply, "results");
 	*entry = cJSON_GetArrayItem(results, 0);
 	if (!cJSON_IsObject(*entry) || taskcli_str(*entry, "state") == NULL) {
@@ -98,7 +92,7 @@ static int result_main(node_ctx *ctx, const node_args *a)
 	}
 	cJSON *reply = NULL;
 	const cJSON *e = NULL;
-	if ((rc = result_get(&t, id, 0, &reply, &e)) != 0) {
+	if ((rc = result_get(&t, id, &reply, &e)) != 0) {
 		taskcli_close(&t);
 		return rc;
 	}

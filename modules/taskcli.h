@@ -66,10 +66,6 @@ int taskcli_query(taskcli *t, node_ctx *ctx, const node_args *a, cJSON *req, cJS
 /* Free the reply, close the client and return rc. */
 int taskcli_finish(taskcli *t, cJSON *reply, int rc);
 
-/* The same with a given time limit, for parked calls: a stop request
- * (SIGINT, SIGTERM) ends the wait, closes the client and returns
- * NODE_ECLOSED "interrupted" in err. Prints nothing. */
-int taskcli_call_parked(taskcli *t, const cJSON *req, int timeout_ms, cJSON **reply, node_err *err);
 /* pthread_cond_timedwait for at most ms from now; returns its result. */
 int taskcli_cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock, long ms);
 

@@ -107,22 +107,30 @@ static void worker_pool_done_locked(worker_thread *t, cJSON *r, size_t bytes, in
 	worker_pool_result_locked(w, r, bytes, ok);
 }
 
-/* Run it (w->lock released meanwhile), then account for it. */
-static void worker_pool_run_locked(worker_thread *t, worker_item *it)
+/* Send the fetch that is due and run its task, with w->lock released
+ * meanwhile; its result for the report (NULL when out of memory). */
+static cJSON *worker_pool_exec_locked(worker_thread *t, const worker_item *it, size_t *bytes, int *ok)
 {
 	worker *w = t->w;
 	int slots = worker_fetch_want_locked(w);
 	pthread_mutex_unlock(&w->lock);
-
 	if (slots > 0)
 		worker_fetch_send(w, slots);
-	size_t bytes = 0;
-	cJSON *r = worker_run_task(t, it->task, &bytes);
-	int ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok"));
+	*bytes = 0;
+	cJSON *r = worker_run_task(t, it->task, bytes);
+	*ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok"));
+	pthread_mutex_lock(&w->lock);
+	return r;
+}
+
+/* Run it, then account for it. */
+static void worker_pool_run_locked(worker_thread *t, worker_item *it)
+{
+	size_t bytes;
+	int ok;
+	cJSON *r = worker_pool_exec_locked(t, it, &bytes, &ok);
 	cJSON_Delete(it->task);
 	free(it);
-
-	pthread_mutex_lock(&w->lock);
 	worker_pool_done_locked(t, r, bytes, ok);
 }
 
@@ -359,16 +367,9 @@ int worker_pool_help(worker_thread *t, const char *const *ids, size_t n)
 	it->next = t->helped;
 	t->helped = it;
 	t->helping++;
-	int slots = worker_fetch_want_locked(w);
-	pthread_mutex_unlock(&w->lock);
-
-	if (slots > 0)
-		worker_fetch_send(w, slots);
-	size_t bytes = 0;
-	cJSON *r = worker_run_task(t, it->task, &bytes);
-	int ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok"));
-
-	pthread_mutex_lock(&w->lock);
+	size_t bytes;
+	int ok;
+	cJSON *r = worker_pool_exec_locked(t, it, &bytes, &ok);
 	t->helped = it->next;
 	t->helping--;
 	worker_pool_result_locked(w, r, bytes, ok);
