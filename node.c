@@ -28,6 +28,7 @@ const node_cmd *const node_cmds[] = {
 	&node_cmd_map,
 	&node_cmd_nameserver,
 	&node_cmd_ns,
+	&node_cmd_rpc,
 	&node_cmd_ping,
 	&node_cmd_config,
 	NULL,

@@ -21,5 +21,6 @@ extern const node_cmd node_cmd_map;
 extern const node_cmd node_cmd_revoke;
 extern const node_cmd node_cmd_nameserver;
 extern const node_cmd node_cmd_ns;
+extern const node_cmd node_cmd_rpc;
 
 #endif

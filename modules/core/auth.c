@@ -4,6 +4,7 @@
 #include "auth.h"
 
 #include <mbedtls/md.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,4 +236,32 @@ void node_auth_stats_get(node_auth *a, node_auth_stats *out)
 	pthread_mutex_lock(&a->lock);
 	*out = a->stats;
 	pthread_mutex_unlock(&a->lock);
+}
+
+/* The bearer token of HTTP endpoints: derived from the secret, so every
+ * node computes the same one and `node token` can print it, while the
+ * secret itself never travels. Compared in constant time. */
+int node_auth_http_token(node_auth *a, char *out, size_t n, node_err *err)
+{
+	static const char label[] = "node http token v1";
+	unsigned char mac[32];
+	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+	if (n < 65 || md == NULL || mbedtls_md_hmac(md, a->key, a->keylen, (const unsigned char *)label, sizeof label - 1, mac) != 0)
+		return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "cannot compute the HTTP token");
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", mac[i]);
+	return 0;
+}
+
+int node_auth_http_check(node_auth *a, const char *authorization)
+{
+	char want[65];
+	node_err err = {0};
+	if (authorization == NULL || strncmp(authorization, "Bearer ", 7) != 0 || strlen(authorization + 7) != 64 ||
+	    node_auth_http_token(a, want, sizeof want, &err) != 0)
+		return 0;
+	unsigned char diff = 0;
+	for (int i = 0; i < 64; i++)
+		diff |= (unsigned char)(want[i] ^ authorization[7 + i]);
+	return diff == 0;
 }

@@ -36,6 +36,11 @@ int node_auth_verify(node_auth *a, const void *msg, size_t len, int check_replay
 void node_auth_count_unsigned(node_auth *a);
 void node_auth_stats_get(node_auth *a, node_auth_stats *out);
 /* Test hook: pretend the clock is off by this many milliseconds. */
+/* HTTP endpoints of a cluster with a secret want "Authorization: Bearer
+ * TOKEN"; the token (64 hex digits) is an HMAC of a fixed label. */
+int node_auth_http_token(node_auth *a, char *out, size_t n, node_err *err);
+/* 1 when the Authorization header carries the token. */
+int node_auth_http_check(node_auth *a, const char *authorization);
 void node_auth_set_skew(node_auth *a, int64_t skew_ms);
 
 #endif

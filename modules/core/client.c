@@ -18,6 +18,7 @@ typedef struct client_req {
 	nng_ctx ctx;
 	nng_aio *aio;
 	int sending;        /* async: send phase, then receive */
+	int raw;            /* another protocol: any JSON value, no "ok" check */
 	int timeout_ms;
 	int64_t deadline_ms;
 	node_reply_fn cb;
@@ -165,21 +166,22 @@ static int client_io_err(node_client *c, int rv, int timeout_ms, node_err *err)
 	return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "call to %s %s failed: %s", c->peer, c->url, nng_strerror(rv));
 }
 
-/* Decode a reply and turn ok:false into NODE_EREMOTE. */
-static int client_finish(node_client *c, nng_msg *m, cJSON **reply, node_err *err)
+/* Decode a reply and turn ok:false into NODE_EREMOTE (raw: decode only). */
+static int client_finish(node_client *c, nng_msg *m, int raw, cJSON **reply, node_err *err)
 {
 	cJSON *r = NULL;
-	int rc = node_msg_decode(c->wire, nng_msg_body(m), nng_msg_len(m), 0, &r, err);
+	int rc = raw ? node_msg_decode_value(c->wire, nng_msg_body(m), nng_msg_len(m), 0, &r, err)
+	             : node_msg_decode(c->wire, nng_msg_body(m), nng_msg_len(m), 0, &r, err);
 	nng_msg_free(m);
 	if (rc != 0) {
 		node_err_prefix(err, "reply from %s %s: ", c->peer, c->url);
 		return rc;
 	}
 	*reply = r;
-	return node_reply_check(r, err);
+	return raw ? 0 : node_reply_check(r, err);
 }
 
-int node_client_call(node_client *c, const cJSON *req, int timeout_ms, cJSON **reply, node_err *err)
+static int client_call(node_client *c, const cJSON *req, int raw, int timeout_ms, cJSON **reply, node_err *err)
 {
 	*reply = NULL;
 	nng_msg *m;
@@ -215,8 +217,18 @@ int node_client_call(node_client *c, const cJSON *req, int timeout_ms, cJSON **r
 	}
 	m = nng_aio_get_msg(r->aio);
 	req_put(r, 0);
-	rc = client_finish(c, m, reply, err);
+	rc = client_finish(c, m, raw, reply, err);
 	return rc;
+}
+
+int node_client_call(node_client *c, const cJSON *req, int timeout_ms, cJSON **reply, node_err *err)
+{
+	return client_call(c, req, 0, timeout_ms, reply, err);
+}
+
+int node_client_call_raw(node_client *c, const cJSON *req, int timeout_ms, cJSON **reply, node_err *err)
+{
+	return client_call(c, req, 1, timeout_ms, reply, err);
 }
 
 static void client_async_done(client_req *r, int rc, cJSON *reply, const node_err *err)
@@ -284,11 +296,11 @@ static void client_async_cb(void *arg)
 		return;
 	}
 	cJSON *reply = NULL;
-	int rc = client_finish(c, nng_aio_get_msg(r->aio), &reply, &err);
+	int rc = client_finish(c, nng_aio_get_msg(r->aio), r->raw, &reply, &err);
 	client_async_done(r, rc, reply, &err);
 }
 
-int node_client_call_async(node_client *c, const cJSON *req, int timeout_ms, node_reply_fn cb, void *arg, node_err *err)
+static int client_call_async(node_client *c, const cJSON *req, int raw, int timeout_ms, node_reply_fn cb, void *arg, node_err *err)
 {
 	nng_msg *m;
 	int rc = node_msg_encode(c->wire, req, &m, err);
@@ -300,6 +312,7 @@ int node_client_call_async(node_client *c, const cJSON *req, int timeout_ms, nod
 		return rc;
 	}
 	r->sending = 1;
+	r->raw = raw;
 	r->timeout_ms = timeout_ms;
 	r->deadline_ms = node_clock_mono_ms() + timeout_ms;
 	r->cb = cb;
@@ -322,4 +335,14 @@ int node_client_call_async(node_client *c, const cJSON *req, int timeout_ms, nod
 	nng_ctx_send(r->ctx, r->aio); /* under the lock: a close cancels it or comes after */
 	pthread_mutex_unlock(&c->lock);
 	return 0;
+}
+
+int node_client_call_async(node_client *c, const cJSON *req, int timeout_ms, node_reply_fn cb, void *arg, node_err *err)
+{
+	return client_call_async(c, req, 0, timeout_ms, cb, arg, err);
+}
+
+int node_client_call_raw_async(node_client *c, const cJSON *req, int timeout_ms, node_reply_fn cb, void *arg, node_err *err)
+{
+	return client_call_async(c, req, 1, timeout_ms, cb, arg, err);
 }

@@ -20,6 +20,8 @@ typedef enum node_conf_type {
 	NODE_CT_URL,     /* tcp://, tls+tcp://, ipc://, inproc:// */
 	NODE_CT_ENUM,    /* one of the '|'-separated words in choices */
 	NODE_CT_STRLIST, /* array of non-empty strings (also "a,b,c") */
+	NODE_CT_HTTP,    /* http://host:port, or "" for off */
+	NODE_CT_ANY,     /* any JSON value: settings a role reads itself (an object's options) */
 } node_conf_type;
 
 typedef struct node_conf_key {

@@ -106,6 +106,8 @@ static void describe(const node_conf_key *row, char *out, size_t n)
 		break;
 	case NODE_CT_ENUM: describe_enum(row->choices ? row->choices : "", out, n); break;
 	case NODE_CT_STRLIST: snprintf(out, n, "a list of non-empty strings (an array, or \"a,b,c\")"); break;
+	case NODE_CT_HTTP: snprintf(out, n, "an HTTP address (http://host:port), or \"\" for none"); break;
+	case NODE_CT_ANY: snprintf(out, n, "any JSON value"); break;
 	}
 }
 
@@ -180,6 +182,11 @@ static int hostport_ok(const char *hp)
 			return 0;
 	}
 	return port_ok(colon + 1);
+}
+
+static int http_ok(const char *s)
+{
+	return strncmp(s, "http://", 7) == 0 && hostport_ok(s + 7);
 }
 
 static int url_ok(const char *s)
@@ -294,6 +301,11 @@ static void check_value(walk *w, cJSON *parent, cJSON *v, const char *path, cons
 			value_error(w, path, row, v);
 		break;
 	case NODE_CT_STRLIST: check_strlist(w, parent, v, path, row); break;
+	case NODE_CT_HTTP:
+		if (!cJSON_IsString(v) || (v->valuestring[0] && !http_ok(v->valuestring)))
+			value_error(w, path, row, v);
+		break;
+	case NODE_CT_ANY: break;
 	}
 }
 

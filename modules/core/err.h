@@ -16,6 +16,7 @@ enum {
 	NODE_EREMOTE = 7,  /* the peer answered with ok:false */
 	NODE_ECLOSED = 8,
 	NODE_ENOTFOUND = 9,
+	NODE_EEXIST = 10,  /* a name or id is taken */
 };
 
 /* Stable error codes on the wire (man/node-protocol.7). */

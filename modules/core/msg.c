@@ -178,7 +178,7 @@ static int msg_prescan(const node_limits *lim, const char *s, size_t n, node_err
 	return 0;
 }
 
-static int msg_parse(node_wire *w, const char *text, size_t len, cJSON **out, node_err *err)
+static int msg_parse(node_wire *w, const char *text, size_t len, int any, cJSON **out, node_err *err)
 {
 	int rc = msg_prescan(&w->limits, text, len, err);
 	if (rc != 0)
@@ -189,9 +189,9 @@ static int msg_parse(node_wire *w, const char *text, size_t len, cJSON **out, no
 		size_t at = end && end >= text ? (size_t)(end - text) : 0;
 		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_REQUEST, "malformed JSON near byte %zu", at);
 	}
-	if (!cJSON_IsObject(v)) {
+	if (!cJSON_IsObject(v) && !(any && cJSON_IsArray(v))) {
 		cJSON_Delete(v);
-		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_REQUEST, "a message must be a JSON object");
+		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_REQUEST, any ? "a message must be a JSON object or array" : "a message must be a JSON object");
 	}
 	rc = node_msg_check_limits(&w->limits, v, err);
 	if (rc != 0) {
@@ -202,7 +202,7 @@ static int msg_parse(node_wire *w, const char *text, size_t len, cJSON **out, no
 	return 0;
 }
 
-static int msg_decode(node_wire *w, const void *data, size_t len, int check_replay, cJSON **out, node_err *err)
+static int msg_decode(node_wire *w, const void *data, size_t len, int check_replay, int any, cJSON **out, node_err *err)
 {
 	const unsigned char *p = data;
 	if (len > w->limits.max_message + (w->auth ? NODE_AUTH_HEADER : 0))
@@ -221,25 +221,48 @@ static int msg_decode(node_wire *w, const void *data, size_t len, int check_repl
 	if (len == 0)
 		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_REQUEST, "empty message");
 	if (p[0] != NODE_LZ4_MARK)
-		return msg_parse(w, (const char *)p, len, out, err);
+		return msg_parse(w, (const char *)p, len, any, out, err);
 	char *text = NULL;
 	size_t tlen = 0;
 	int rc = msg_decompress(&w->limits, p + 1, len - 1, &text, &tlen, err);
 	if (rc != 0)
 		return rc;
-	rc = msg_parse(w, text, tlen, out, err);
+	rc = msg_parse(w, text, tlen, any, out, err);
 	free(text);
 	return rc;
 }
 
-int node_msg_decode(node_wire *w, const void *data, size_t len, int check_replay, cJSON **out, node_err *err)
+static int msg_decode_counted(node_wire *w, const void *data, size_t len, int check_replay, int any, cJSON **out, node_err *err)
 {
-	int rc = msg_decode(w, data, len, check_replay, out, err);
+	int rc = msg_decode(w, data, len, check_replay, any, out, err);
 	if (rc == NODE_ELIMIT)
 		atomic_fetch_add(&w->refused_limits, 1);
 	else if (rc == NODE_EINVAL)
 		atomic_fetch_add(&w->refused_malformed, 1);
 	return rc;
+}
+
+int node_msg_decode(node_wire *w, const void *data, size_t len, int check_replay, cJSON **out, node_err *err)
+{
+	return msg_decode_counted(w, data, len, check_replay, 0, out, err);
+}
+
+int node_msg_parse_text(node_wire *w, const char *text, size_t len, cJSON **out, node_err *err)
+{
+	int rc = len > w->limits.max_message
+	             ? node_err_set(err, NODE_ELIMIT, NODE_ERR_TOO_LARGE, "message of %zu bytes exceeds the limit of %zu bytes", len,
+	                   w->limits.max_message)
+	             : msg_parse(w, text, len, 1, out, err);
+	if (rc == NODE_ELIMIT)
+		atomic_fetch_add(&w->refused_limits, 1);
+	else if (rc == NODE_EINVAL)
+		atomic_fetch_add(&w->refused_malformed, 1);
+	return rc;
+}
+
+int node_msg_decode_value(node_wire *w, const void *data, size_t len, int check_replay, cJSON **out, node_err *err)
+{
+	return msg_decode_counted(w, data, len, check_replay, 1, out, err);
 }
 
 cJSON *node_reply_ok(void)

@@ -137,8 +137,8 @@ static nng_msg *call_encode(node_call *c, cJSON *reply)
 
 void node_call_reply(node_call *c, cJSON *reply)
 {
-	const cJSON *ok = reply ? cJSON_GetObjectItemCaseSensitive(reply, "ok") : NULL;
-	if (!cJSON_IsTrue(ok))
+	const cJSON *ok = cJSON_IsObject(reply) ? cJSON_GetObjectItemCaseSensitive(reply, "ok") : NULL;
+	if (reply == NULL || cJSON_IsFalse(ok))
 		atomic_fetch_add(&c->srv->errors, 1);
 	nng_msg *m = call_encode(c, reply);
 	pthread_mutex_lock(&c->lock);
@@ -231,7 +231,11 @@ static void op_info(node_call *c, const cJSON *req, void *arg)
 static void server_dispatch(node_call *c, const cJSON *req)
 {
 	node_server *s = c->srv;
-	const cJSON *op = cJSON_GetObjectItemCaseSensitive(req, "op");
+	const cJSON *op = cJSON_IsObject(req) ? cJSON_GetObjectItemCaseSensitive(req, "op") : NULL;
+	if (op == NULL && s->cfg.raw) {
+		s->cfg.raw(c, req, NULL, s->cfg.arg);
+		return;
+	}
 	if (!cJSON_IsString(op)) {
 		node_call_error(c, NODE_ERR_BAD_REQUEST, "request has no \"op\" string");
 		return;
@@ -257,7 +261,8 @@ static void call_handle(node_call *c, nng_msg *m)
 	node_err err = {0};
 	cJSON *req = NULL;
 	c->pipe = nng_pipe_id(nng_msg_get_pipe(m));
-	int rc = node_msg_decode(s->cfg.wire, nng_msg_body(m), nng_msg_len(m), 1, &req, &err);
+	int rc = s->cfg.raw ? node_msg_decode_value(s->cfg.wire, nng_msg_body(m), nng_msg_len(m), 1, &req, &err)
+	                    : node_msg_decode(s->cfg.wire, nng_msg_body(m), nng_msg_len(m), 1, &req, &err);
 	nng_msg_free(m);
 	atomic_fetch_add(&s->requests, 1);
 	pthread_mutex_lock(&c->lock);
@@ -268,7 +273,10 @@ static void call_handle(node_call *c, nng_msg *m)
 	if (rc != 0) {
 		atomic_fetch_add(&s->refused, 1);
 		node_debug("%s: refused a message: %s", s->url, err.msg);
-		node_call_reply(c, node_reply_from_err(&err));
+		if (s->cfg.raw && err.rc != NODE_EAUTH)
+			s->cfg.raw(c, NULL, &err, s->cfg.arg);
+		else
+			node_call_reply(c, node_reply_from_err(&err));
 	} else {
 		server_dispatch(c, req);
 	}

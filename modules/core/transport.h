@@ -36,6 +36,12 @@ typedef struct node_op {
 	node_op_fn fn;
 } node_op;
 
+/* For servers that speak another JSON protocol beside ops (JSON-RPC 2.0):
+ * gets every message that is not an object with "op" (an array, or an
+ * object without "op"), and, with msg NULL and bad set, every message that
+ * could not be decoded. It answers the call like an op handler. */
+typedef void (*node_raw_fn)(node_call *call, const cJSON *msg, const node_err *bad, void *arg);
+
 typedef struct node_server_cfg {
 	const char *url;
 	const char *role;     /* answered by ping and info */
@@ -48,6 +54,7 @@ typedef struct node_server_cfg {
 	/* Called (from an nng thread) when a client connection goes away, so a
 	 * role can drop the parked calls that came over it. */
 	void (*on_disconnect)(uint32_t pipe, void *arg);
+	node_raw_fn raw;      /* NULL: only ops */
 } node_server_cfg;
 
 int node_server_start(node_server **out, const node_server_cfg *cfg, node_err *err);
@@ -90,6 +97,10 @@ int node_client_call(node_client *c, const cJSON *req, int timeout_ms, cJSON **r
 /* The same without waiting; cb (may be NULL) runs on an nng thread and owns reply. */
 typedef void (*node_reply_fn)(int rc, cJSON *reply, const node_err *err, void *arg);
 int node_client_call_async(node_client *c, const cJSON *req, int timeout_ms, node_reply_fn cb, void *arg, node_err *err);
+/* Calls to servers of another protocol (JSON-RPC 2.0): the reply may be an
+ * object or an array and is not checked for "ok". */
+int node_client_call_raw(node_client *c, const cJSON *req, int timeout_ms, cJSON **reply, node_err *err);
+int node_client_call_raw_async(node_client *c, const cJSON *req, int timeout_ms, node_reply_fn cb, void *arg, node_err *err);
 
 /* ---- publish/subscribe (pubsub.c) ---- */
 
