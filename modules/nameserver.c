@@ -2,14 +2,16 @@
  * name server is. Entries carry an optional meta object and a time to live
  * that clients renew; every change is journaled under DATA_DIR/nameserver
  * and replayed at start. This file starts and stops the role and sweeps
- * expired entries; the protocol is in nameserver/ops.c, the registry and its
- * journal records in nameserver/registry.c. */
+ * expired entries, and answers discovery broadcasts (core/discover.c) so
+ * clients without its address find it; the protocol is in nameserver/ops.c,
+ * the registry and its journal records in nameserver/registry.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
 #include "core/clock.h"
+#include "core/discover.h"
 #include "core/log.h"
 #include "nameserver/nameserver.h"
 
@@ -63,6 +65,32 @@ static int ns_start(nameserver *ns, const node_args *a, node_err *err)
 	return rc;
 }
 
+/* Answer "where is the name server?" broadcasts unless the node says not to.
+ * A failure is a warning, not a failed start: clients given the address
+ * still work, and the port may be held by a program that does not share it. */
+static node_discover *ns_discovery_start(nameserver *ns)
+{
+	const node_conf *c = &ns->ctx->conf;
+	if (cJSON_IsFalse(node_conf_mine(c, "roles.nameserver.discovery")))
+		return NULL;
+	const cJSON *port = node_conf_mine(c, "roles.nameserver.discovery_port");
+	node_discover_cfg dc = {
+		.port = cJSON_IsNumber(port) ? (int)port->valuedouble : NODE_DISCOVER_PORT,
+		.role = "nameserver",
+		.url = node_server_url(ns->srv),
+		.cluster = node_conf_str(c, "cluster", "local"),
+		.node = c->node,
+	};
+	node_discover *d = NULL;
+	node_err err = {0};
+	if (node_discover_start(&d, &dc, &err) != 0) {
+		node_warn("not answering discovery broadcasts: %s; clients need --nameserver or roles.nameserver.listen", err.msg);
+		return NULL;
+	}
+	node_info("answering discovery broadcasts on UDP port %d", node_discover_port(d));
+	return d;
+}
+
 static void ns_tick(nameserver *ns)
 {
 	pthread_mutex_lock(&ns->lock);
@@ -101,8 +129,16 @@ static int ns_role_main(node_ctx *ctx, const node_args *a)
 		ns_stop(&ns);
 		return err.rc == NODE_EINVAL ? NODE_EXIT_CONFIG : NODE_EXIT_START;
 	}
+	node_discover *disc = ns_discovery_start(&ns);
 	while (!node_stop_wait(ctx->stop, NS_TICK_MS))
 		ns_tick(&ns);
+	if (disc) {
+		node_discover_stats ds;
+		node_discover_stats_get(disc, &ds);
+		node_info("discovery: %llu answers; %llu datagrams ignored as malformed or too big", (unsigned long long)ds.answered,
+		    (unsigned long long)ds.ignored);
+	}
+	node_discover_stop(disc); /* first: no answer should point at a server that is going */
 	node_info("stopping: flushing the journal");
 	ns_stop(&ns);
 	node_info("stopped");
@@ -117,7 +153,9 @@ const node_cmd node_cmd_nameserver = {
 	               "roles.nameserver.listen (default tcp://127.0.0.1:7110). Entries expire after\n"
 	               "their ttl_s unless renewed (roles.nameserver.default_ttl_s, 30, when a\n"
 	               "register gives none; 0 never expires). Every change is journaled under\n"
-	               "DATA_DIR/nameserver and replayed at start; `node ns` is the client.",
+	               "DATA_DIR/nameserver and replayed at start; `node ns` is the client. Unless\n"
+	               "roles.nameserver.discovery is false it answers discovery broadcasts of its\n"
+	               "cluster on UDP port roles.nameserver.discovery_port (7111).",
 	.opts = ns_role_opts,
 	.main = ns_role_main,
 	.max_pos = 0,

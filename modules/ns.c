@@ -1,18 +1,20 @@
 /* node ns register|renew|lookup|list|remove: the name server's client.
  * Usage: node ns register NAME ADDRESS [--meta JSON] [--ttl S] [--replace],
  * node ns renew NAME..., node ns lookup NAME, node ns list [PREFIX],
- * node ns remove NAME; each with --json and --nameserver URL. */
+ * node ns remove NAME; each with --json and --nameserver URL|auto. Without
+ * --nameserver the cluster file says where, or a broadcast finds it. */
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
+#include "core/discover.h"
 #include "taskcli.h"
 
 static const node_opt ns_opts[] = {
 	{"meta", 0, "JSON", "register: a JSON object stored with the name"},
 	{"ttl", 0, "S", "register: seconds until the name expires unless renewed; 0 never (default: the server's)"},
 	{"replace", 0, NULL, "register: take over a name that is registered already"},
-	{"nameserver", 0, "URL", "name server address (default: roles.nameserver.listen in the cluster file)"},
+	{"nameserver", 0, "URL", "name server address, or auto to broadcast for it (default: roles.nameserver.listen, else a broadcast)"},
 	{"json", 0, NULL, "machine output: JSON, one object per line"},
 	{NULL, 0, NULL, NULL},
 };
@@ -171,11 +173,14 @@ static int ns_main(node_ctx *ctx, const node_args *a)
 	if (req == NULL)
 		return rc;
 	node_err err = {0};
-	const char *url = node_args_get(a, "nameserver");
-	if ((url == NULL || *url == '\0') && node_conf_role_url(&ctx->conf, "nameserver", "listen", &url, &err) != 0) {
-		taskcli_warn(&t, "%s, or give --nameserver URL", err.msg);
+	char url[1024];
+	if (node_nameserver_url(&ctx->conf, node_args_get(a, "nameserver"), url, sizeof url, &err) != 0) {
 		cJSON_Delete(req);
-		return NODE_EXIT_CONFIG;
+		if (err.rc == NODE_ENOTFOUND || err.rc == NODE_ELIMIT) {
+			taskcli_warn(&t, "%s", err.msg);
+			return NODE_EXIT_CONFIG;
+		}
+		return taskcli_fail(&t, &err); /* no answer to the broadcast: 5 */
 	}
 	cJSON *reply = NULL;
 	rc = taskcli_open_url(&t, ctx, a, url);
@@ -197,7 +202,11 @@ const node_cmd node_cmd_ns = {
 	    "lookup prints the address alone; list prints a table sorted by name (--json:\n"
 	    "one entry per line); renew restarts the TTL of each name. Exit status 0 on\n"
 	    "success, 1 for a remote error (not_found, exists, bad_args) or a name renew did\n"
-	    "not find, 2 for a bad command line, 5 when the name server did not answer.",
+	    "not find, 2 for a bad command line, 3 when the cluster file names no name server\n"
+	    "and defaults.discovery is false, 5 when the name server did not answer or no\n"
+	    "name server answered the broadcast. Without --nameserver (or with auto) and no\n"
+	    "roles.nameserver in the cluster file, a UDP broadcast finds the name server\n"
+	    "(node-nameserver(1), DISCOVERY).",
 	.opts = ns_opts,
 	.main = ns_main,
 	.min_pos = 1,
