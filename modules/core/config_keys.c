@@ -83,6 +83,28 @@ const node_conf_key node_conf_keys[] = {
 	{ "nodes.*.roles.nameserver.discovery", NODE_CT_BOOL, 0, 0, NULL, "true",
 	  "answer discovery broadcasts of this cluster's clients with the name server's address" },
 	{ "nodes.*.roles.nameserver.discovery_port", NODE_CT_INT, 1, 65535, NULL, "7111", "UDP port discovery is answered on" },
+	{ "nodes.*.roles.rpc", NODE_CT_OBJECT, 0, 0, NULL, NULL,
+	  "remote objects and functions over JSON-RPC 2.0 (Pyro4 daemon, RPyC server); node-rpc(1)" },
+	{ "nodes.*.roles.rpc.listen", NODE_CT_URL, 0, 0, NULL, "\"tcp://127.0.0.1:7120\"",
+	  "address the RPC server listens on (default port 7120 on the node's host)" },
+	{ "nodes.*.roles.rpc.http", NODE_CT_HTTP, 0, 0, NULL, "\"http://127.0.0.1:7121\"",
+	  "HTTP address for JSON-RPC over HTTP POST; \"\" for none" },
+	{ "nodes.*.roles.rpc.name", NODE_CT_STRING, 1, 200, NULL, NULL,
+	  "name of the server (its functions and exec) at the name server (default rpc.NODE)" },
+	{ "nodes.*.roles.rpc.nameserver", NODE_CT_URL, 0, 0, NULL, NULL,
+	  "name server to register at (default: the cluster's nameserver role, else broadcast discovery)" },
+	{ "nodes.*.roles.rpc.functions", NODE_CT_BOOL, 0, 0, NULL, "true", "serve the functions add, echo, time and sleep" },
+	{ "nodes.*.roles.rpc.objects", NODE_CT_ANY, 0, 0, NULL, NULL,
+	  "objects to serve: a list of {name, kind, mode, concurrency, ...the kind's settings}, checked when the role starts" },
+	{ "nodes.*.roles.rpc.plugins", NODE_CT_STRLIST, 0, 0, NULL, NULL, "shared objects whose kinds the objects may use" },
+	{ "nodes.*.roles.rpc.ttl_s", NODE_CT_INT, 3, 86400, NULL, "10",
+	  "registrations expire this long after the server stops renewing them (it renews every third)" },
+	{ "nodes.*.roles.rpc.replace", NODE_CT_BOOL, 0, 0, NULL, "false", "take over names that another server registered" },
+	{ "nodes.*.roles.rpc.call_timeout_ms", NODE_CT_INT, 1, 3600000, NULL, "30000",
+	  "the time a call may take, including the calls it makes to other objects" },
+	{ "nodes.*.roles.rpc.max_threads", NODE_CT_INT, 1, 4096, NULL, "64", "threads for methods that block, at most" },
+	{ "nodes.*.roles.rpc.session_idle_s", NODE_CT_INT, 1, 86400, NULL, "600",
+	  "a session's instances are freed after this long without a call (and when its connection closes)" },
 	{ "nodes.*.roles.worker", NODE_CT_OBJECT, 0, 0, NULL, NULL, "runs tasks from queues" },
 	{ "nodes.*.roles.worker.queues", NODE_CT_STRLIST, 0, 0, NULL, "[\"default\"]", "queues this worker consumes" },
 	{ "nodes.*.roles.worker.concurrency", NODE_CT_INT, 1, NODE_CONF_NOMAX, NULL, NULL,
@@ -98,6 +120,8 @@ const char node_conf_default_text[] =
 	"      \"host\": \"127.0.0.1\",\n"
 	"      \"roles\": {\n"
 	"        \"broker\": { \"listen\": \"tcp://127.0.0.1:7100\" },\n"
+	"        \"nameserver\": { \"listen\": \"tcp://127.0.0.1:7110\" },\n"
+	"        \"rpc\": { \"listen\": \"tcp://127.0.0.1:7120\", \"objects\": [ { \"name\": \"server\", \"kind\": \"greeting\" } ] },\n"
 	"        \"worker\": { \"queues\": [\"default\", \"fibo\", \"sqrt\", \"webcrawler\"] }\n"
 	"      }\n"
 	"    }\n"
