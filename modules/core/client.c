@@ -62,7 +62,7 @@ int node_client_open(node_client **out, const char *url, const char *peer, node_
 	/* Replies are matched by REQ; a request is re-sent by nng only when its
 	 * connection breaks, never on a timer (a parked wait can be long). */
 	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, w->limits.max_message + NODE_AUTH_HEADER + 64);
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, node_wire_recv_max(w));
 	int rc = node_dial_keep(c->sock, url, w, &c->dialer, err);
 	if (rc != 0) {
 		nng_close(c->sock);

@@ -103,7 +103,7 @@ int node_listen(nng_socket sock, const char *url, node_wire *w, char *bound_url,
 	int nrc = nng_listener_create(&l, sock, url);
 	if (nrc != 0)
 		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_ARGS, "cannot listen on %s: %s", url, nng_strerror(nrc));
-	nng_listener_set_size(l, NNG_OPT_RECVMAXSZ, w->limits.max_message + NODE_AUTH_HEADER + 64);
+	nng_listener_set_size(l, NNG_OPT_RECVMAXSZ, node_wire_recv_max(w));
 	if (is_tls(url)) {
 		nng_tls_config *cfg;
 		int rc = tls_config(&cfg, url, 1, w, err);
@@ -135,7 +135,7 @@ int node_dial_keep(nng_socket sock, const char *url, node_wire *w, nng_dialer *o
 	int nrc = nng_dialer_create(&d, sock, url);
 	if (nrc != 0)
 		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_ARGS, "cannot dial %s: %s", url, nng_strerror(nrc));
-	nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ, w->limits.max_message + NODE_AUTH_HEADER + 64);
+	nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ, node_wire_recv_max(w));
 	nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, 20);
 	nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, 1000);
 	if (is_tls(url)) {

@@ -265,6 +265,11 @@ int node_msg_decode_value(node_wire *w, const void *data, size_t len, int check_
 	return msg_decode_counted(w, data, len, check_replay, 1, out, err);
 }
 
+size_t node_wire_recv_max(const node_wire *w)
+{
+	return 2 * w->limits.max_message + NODE_AUTH_HEADER + 64;
+}
+
 cJSON *node_reply_ok(void)
 {
 	cJSON *r = cJSON_CreateObject();

@@ -38,6 +38,10 @@ typedef struct node_wire {
 } node_wire;
 
 void node_wire_init(node_wire *w);
+/* The most a socket takes in: twice the message limit, so that a message a
+ * little over it is read and answered too_large instead of being dropped
+ * with its connection; beyond that nng drops it. */
+size_t node_wire_recv_max(const node_wire *w);
 void node_wire_fini(node_wire *w);
 
 /* Encode body into a new nng message (compressed and signed as configured). */

@@ -91,7 +91,7 @@ int node_sub_open(node_sub **out, const char *url, const char *topic_prefix, nod
 		free(s);
 		return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "cannot open a subscriber socket: %s", nng_strerror(rv));
 	}
-	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, w->limits.max_message + NODE_AUTH_HEADER + 64);
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, node_wire_recv_max(w));
 	int rc = node_dial(s->sock, url, w, err);
 	if (rc != 0) {
 		node_sub_close(s);

@@ -348,7 +348,7 @@ static int server_open_socket(node_server *s, node_err *err)
 	int rv = nng_rep0_open(&s->sock);
 	if (rv != 0)
 		return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "cannot open a reply socket: %s", nng_strerror(rv));
-	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, s->cfg.wire->limits.max_message + NODE_AUTH_HEADER + 64);
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, node_wire_recv_max(s->cfg.wire));
 	if (s->cfg.on_disconnect)
 		nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, server_pipe_gone, s);
 	return node_listen(s->sock, s->cfg.url, s->cfg.wire, s->url, sizeof s->url, err);

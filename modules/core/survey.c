@@ -96,7 +96,7 @@ int node_survey(const char *url, int do_listen, node_wire *w, const cJSON *quest
 	if (rv != 0)
 		return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "cannot open a surveyor socket: %s", nng_strerror(rv));
 	nng_socket_set_ms(s, NNG_OPT_SURVEYOR_SURVEYTIME, timeout_ms);
-	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, w->limits.max_message + NODE_AUTH_HEADER + 64);
+	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, node_wire_recv_max(w));
 	int rc = do_listen ? node_listen(s, url, w, NULL, 0, err) : node_dial(s, url, w, err);
 	nng_msg *m = NULL;
 	if (rc == 0 && settle_ms > 0)

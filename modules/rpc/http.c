@@ -114,7 +114,7 @@ static int http_route(rpc_http *h, rpc_server *s, const char *path, const char *
 	if (rv != 0)
 		return rv;
 	if ((rv = nng_http_handler_set_method(hd, method)) == 0 &&
-	    (rv = nng_http_handler_collect_body(hd, true, s->ctx->wire.limits.max_message)) == 0 &&
+	    (rv = nng_http_handler_collect_body(hd, true, node_wire_recv_max(&s->ctx->wire))) == 0 &&
 	    (rv = nng_http_handler_set_data(hd, s, NULL)) == 0 && (rv = nng_http_server_add_handler(h->srv, hd)) == 0)
 		return 0;
 	nng_http_handler_free(hd);
