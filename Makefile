@@ -35,7 +35,7 @@ TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 HDRS := $(wildcard modules/core/*.h modules/*.h modules/*/*.h)
 
-.PHONY: all deps test demo bench fuzz install clean lint-man check-deps lib examples
+.PHONY: all deps test demo bench fuzz install clean lint-man check-deps lib examples plugins
 
 all: check-deps node lib examples
 
@@ -104,6 +104,23 @@ $(BUILD)/tools/client_test: tests/tools/client_test.c $(LIB_A) $(LIB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(EX_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
+# ---- rpc plugins: conf/plugins/NAME.c -> $(BUILD)/plugins/NAME.so ----
+# Built as users build theirs: only <node/rpc_plugin.h>, no node library
+# (--no-undefined proves it); a plugin may link what it needs itself.
+PLUGIN_SRC := $(sort $(wildcard conf/plugins/*.c))
+PLUGIN_SO := $(PLUGIN_SRC:conf/plugins/%.c=$(BUILD)/plugins/%.so)
+PLUGIN_H := $(BUILD)/include/node/rpc_plugin.h
+
+plugins: $(PLUGIN_SO)
+
+$(PLUGIN_H): modules/rpc/rpc_plugin.h
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(BUILD)/plugins/%.so: conf/plugins/%.c $(PLUGIN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(EX_CFLAGS) -fPIC -shared $(LDFLAGS) -Wl,--no-undefined -o $@ $< $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson) -lpthread
+
 deps:
 	@vendor/deps.sh install-test
 
@@ -113,7 +130,7 @@ test: deps
 
 units: $(UNIT_BIN)
 # tests/client runs the library's test program, the examples and the .so
-tools: $(TOOL_BIN) lib examples
+tools: $(TOOL_BIN) lib examples plugins
 
 demo:
 	@vendor/deps.sh install
@@ -153,6 +170,7 @@ install: node lib
 		ln -sf node-task.1 $(DESTDIR)$(PREFIX)/share/man/man1/node-$$c.1; done
 	install -d $(DESTDIR)$(PREFIX)/include/node $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 modules/client/nodeclient.h $(DESTDIR)$(PREFIX)/include/node/client.h
+	install -m 644 modules/rpc/rpc_plugin.h $(DESTDIR)$(PREFIX)/include/node/rpc_plugin.h
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/libnodeclient.a
 	install -m 755 $(LIB_SO).0 $(DESTDIR)$(PREFIX)/lib/libnodeclient.so.0
 	ln -sf libnodeclient.so.0 $(DESTDIR)$(PREFIX)/lib/libnodeclient.so

@@ -3,14 +3,16 @@
  * Connect to the broker, submit tasks and hold their futures (ready, wait
  * with a time limit, result or error, a completion callback), wait for many
  * at once, map a task over many argument lists (results in input order or
- * as they arrive) and reduce the results on the client.
+ * as they arrive) and reduce the results on the client; call remote objects
+ * and functions served by `node rpc` through proxies.
  *
  * Rules that hold for every function:
  *  - It returns 0 (NCL_OK) or an NCL_E* code, and fills the ncl_err it is
  *    given (it may be NULL) with the code and one line for a person.
  *  - A call that blocks takes timeout_ms, and < 0 means no limit. 0 means:
  *    for the waits, do not block; for a call to the broker (ping, submit,
- *    task_info), the cluster file's defaults.timeout_ms; for a map, no limit.
+ *    task_info, a proxy call), the cluster file's defaults.timeout_ms; for a
+ *    map, no limit.
  *  - There is no global state; a connection and its futures may be used
  *    from any number of threads at once.
  *  - JSON goes in and comes out as text. Results are the exact text the
@@ -52,13 +54,18 @@ enum {
 	NCL_ETASK = 10,    /* the task ran and failed (or went to the dead letters) */
 	NCL_ECANCEL = 11,  /* stopped or cancelled by the caller (an item callback said stop) */
 	NCL_ESTARTED = 12, /* too late to cancel: the task has started or finished */
+	NCL_ERPC = 13,     /* a remote method answered with a JSON-RPC error (rpc_code) */
 };
 
-/* An error: the code, the broker's stable code when there is one, a message. */
+/* An error: the code, the broker's stable code when there is one, a message.
+ * rpc_code came last, so programs built before it still work; only the
+ * proxy functions and their futures write it. */
 typedef struct ncl_err {
 	int code;         /* NCL_E* */
-	char remote[32];  /* NCL_EREMOTE: the broker's code ("queue_full"), else "" */
+	char remote[32];  /* NCL_EREMOTE: the broker's code ("queue_full"); NCL_ERPC: the
+	                     error's data.type when it has one ("KeyError"); else "" */
 	char msg[512];    /* one line for a person */
+	int rpc_code;     /* NCL_ERPC: the JSON-RPC error code (-32601...), else 0 */
 } ncl_err;
 
 /* The short name of an error code ("timed out"). */
@@ -244,6 +251,63 @@ void ncl_stats_reset(ncl_conn *c);
 /* Print the table: jobs, % of all jobs, job time sum, time per job, worker;
  * then the wall time. */
 void ncl_stats_print(const ncl_stats *s, FILE *f);
+
+/* ---- proxies: remote objects and functions (Pyro4's Proxy) ---- */
+
+/* A proxy calls the methods of one target served by `node rpc`, over
+ * JSON-RPC 2.0: a name registered at the name server (an object,
+ * "example.shop.Shop", or a server's own name, "rpc.alpha") or an address
+ * (tcp://, ipc://, tls+tcp://). A name is looked up at the first call and
+ * the address kept; it is looked up again when the server seems to have
+ * moved (a call failed in transport, or the server said it has no such
+ * object). A call that certainly never ran (that answer) is sent once more
+ * to the new address; a call that timed out is not (it may have run), but
+ * the next call goes to the new address. Any number of threads may use one
+ * proxy at once. */
+typedef struct ncl_proxy ncl_proxy;
+
+/* Proxy options; zero-initialise, set what you need (or pass NULL). */
+typedef struct ncl_proxy_opts {
+	const char *cluster_file; /* NULL: $NODE_CONFIG, ./node.json, else the embedded default */
+	const char *nameserver;   /* name server URL, or "auto" to broadcast for it; NULL: the
+	                             cluster file's, else a broadcast when defaults.discovery is on */
+	int timeout_ms;           /* what a timeout_ms of 0 means; 0: defaults.timeout_ms */
+} ncl_proxy_opts;
+
+/* A proxy for target. Does not call anyone yet, except to find the name
+ * server by broadcast when that is how it is found. NCL_ENOTFOUND when a
+ * name has no name server to be looked up at. */
+int ncl_proxy_open(ncl_proxy **out, const char *target, const ncl_proxy_opts *opts, ncl_err *err);
+/* Close: calls in flight end at once with NCL_ECLOSED (their futures are
+ * NCL_CLOSED, their callbacks run); futures stay readable until freed. */
+void ncl_proxy_close(ncl_proxy *p);
+/* The target as given. */
+const char *ncl_proxy_target(const ncl_proxy *p);
+/* The address calls go to now, copied into buf ("" before a name's first
+ * lookup); the length of the address. */
+size_t ncl_proxy_address(ncl_proxy *p, char *buf, size_t n);
+
+/* Call method (of a name: "deposit", sent as "NAME.deposit"; of a server's
+ * name or an address: as it is, "add" or "example.shop.Shop.deposit") with
+ * params_json, a JSON array (by position) or object (by name), or NULL for
+ * none. *result_json gets the result as JSON text (free() it). A JSON-RPC
+ * error is NCL_ERPC with rpc_code, the error's data.type in remote, and
+ * msg "METHOD: MESSAGE [CODE TYPE]"; no answer in time is NCL_ETIMEDOUT;
+ * a name the name server does not know is NCL_ENOTFOUND. */
+int ncl_proxy_call(ncl_proxy *p, const char *method, const char *params_json, int timeout_ms, char **result_json,
+    ncl_err *err);
+/* The same without waiting: the future (yours to ncl_future_free) finishes
+ * with the result (ncl_future_result) or fails (ncl_future_error; then
+ * ncl_future_wait gives the code, rpc_code included, as ncl_proxy_call
+ * would). Waits, callbacks and ncl_wait_all/any work as for tasks, over
+ * futures of one proxy; ncl_future_cancel says NCL_ESTARTED. Errors found
+ * before anything was sent are returned here, without a future. */
+int ncl_proxy_call_async(ncl_proxy *p, const char *method, const char *params_json, int timeout_ms,
+    ncl_future **out, ncl_err *err);
+/* A one-way call (a JSON-RPC notification): returns once the server has
+ * accepted it, within the proxy's usual time limit; what the method does,
+ * or whether it fails, is not heard. */
+int ncl_proxy_oneway(ncl_proxy *p, const char *method, const char *params_json, ncl_err *err);
 
 #ifdef __cplusplus
 }

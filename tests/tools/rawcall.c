@@ -52,10 +52,14 @@ int main(int argc, char **argv)
 	}
 	if (rv != 0) {
 		fprintf(stderr, "rawcall %s: %s\n", argv[1], nng_strerror(rv));
+		if (text != argv[2])
+			free(text);
 		return 1;
 	}
 	if (count > 1)
 		printf("%.0f calls/s\n", count / (now_s() - t0));
 	nng_close(s);
+	if (text != argv[2])
+		free(text);
 	return 0;
 }
