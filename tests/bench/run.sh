@@ -57,5 +57,6 @@ script tasks_latency.sh
 script tasks_memory.sh
 script tasks_overhead.sh
 script map.sh
+script rpc.sh
 
 exit "$status"
