@@ -217,9 +217,8 @@ int rpc_object_acquire(rpc_object *o, const char *session, rpc_inst **out, node_
 		return acquire_session(o, session, out, err);
 	if (o->mode != RPC_MODE_SHARED)
 		return inst_new(o, "", out, err);
-	pthread_mutex_lock(&o->srv->lock);
-	o->shared->refs++;
-	pthread_mutex_unlock(&o->srv->lock);
+	/* The shared instance lives until the server stops: no count to keep,
+	 * and no lock on the path every call takes. */
 	*out = o->shared;
 	return 0;
 }
@@ -231,9 +230,11 @@ void *rpc_inst_state(rpc_inst *i)
 
 void rpc_inst_enter(rpc_inst *i)
 {
-	pthread_mutex_lock(&i->obj->srv->lock);
-	i->refs++;
-	pthread_mutex_unlock(&i->obj->srv->lock);
+	if (i != i->obj->shared) {
+		pthread_mutex_lock(&i->obj->srv->lock);
+		i->refs++;
+		pthread_mutex_unlock(&i->obj->srv->lock);
+	}
 	if (!i->obj->concurrent)
 		pthread_mutex_lock(&i->lock);
 }
@@ -248,6 +249,8 @@ void rpc_inst_leave(rpc_inst *i)
 void rpc_inst_release(rpc_inst *i)
 {
 	rpc_object *o = i->obj;
+	if (i == o->shared)
+		return;
 	pthread_mutex_lock(&o->srv->lock);
 	int last = --i->refs == 0 && i != o->shared && !i->listed;
 	pthread_mutex_unlock(&o->srv->lock);
