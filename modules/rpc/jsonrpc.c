@@ -345,9 +345,15 @@ static const cJSON *valid_id(const cJSON *req)
 	return id && (cJSON_IsString(id) || cJSON_IsNumber(id) || cJSON_IsNull(id)) ? id : NULL;
 }
 
+static int envelope_check(const cJSON *req, char *why, size_t n);
+
+/* A well-formed request without an id; a malformed one is answered (with
+ * id null) even without an id, as the specification asks. */
 static int is_notification(const cJSON *req)
 {
-	return cJSON_IsObject(req) && cJSON_GetObjectItemCaseSensitive(req, "id") == NULL;
+	char why[256];
+	return cJSON_IsObject(req) && cJSON_GetObjectItemCaseSensitive(req, "id") == NULL &&
+	       envelope_check(req, why, sizeof why) == 0;
 }
 
 /* Check req's envelope; on failure fills why and returns the error code. */
