@@ -69,6 +69,12 @@ static cJSON *ns_build(const taskcli *t, const node_args *a, int *rc)
 		}
 		req = taskcli_req(sub);
 		cJSON_AddStringToObject(req, "name", p[0]);
+	} else if (strcmp(sub, "ping") == 0) {
+		if (n != 0) {
+			*rc = taskcli_usage(t, "ping takes nothing");
+			return NULL;
+		}
+		req = taskcli_req("ping");
 	} else if (strcmp(sub, "list") == 0) {
 		if (n > 1) {
 			*rc = taskcli_usage(t, "list takes at most one PREFIX");
@@ -78,7 +84,7 @@ static cJSON *ns_build(const taskcli *t, const node_args *a, int *rc)
 		if (n == 1)
 			cJSON_AddStringToObject(req, "prefix", p[0]);
 	} else {
-		*rc = taskcli_usage(t, "unknown subcommand \"%s\" (register, renew, lookup, list or remove)", sub);
+		*rc = taskcli_usage(t, "unknown subcommand \"%s\" (register, renew, lookup, list, remove or ping)", sub);
 	}
 	if (req == NULL && *rc == 0)
 		*rc = NODE_EXIT_FAIL;
@@ -109,6 +115,13 @@ static void ns_row(taskcli_table *tb, const cJSON *e)
 static int ns_show(const taskcli *t, const node_args *a, const cJSON *reply)
 {
 	const char *sub = a->pos[0];
+	if (strcmp(sub, "ping") == 0) {
+		if (t->json)
+			taskcli_print_json(stdout, reply);
+		else
+			printf("name server %s: node %s, version %s\n", t->url, taskcli_str(reply, "node"), taskcli_str(reply, "version"));
+		return 0;
+	}
 	if (strcmp(sub, "list") == 0) {
 		const cJSON *items = cJSON_GetObjectItemCaseSensitive(reply, "entries");
 		static const char *const heads[] = {"NAME", "ADDRESS", "EXPIRES", "META"};
@@ -196,7 +209,7 @@ const node_cmd node_cmd_ns = {
 	.name = "ns",
 	.summary = "register, look up, list and remove names at the name server",
 	.synopsis = "register NAME ADDRESS [--meta JSON] [--ttl S] [--replace] | renew NAME... | lookup NAME |\n"
-	            "       list [PREFIX] | remove NAME   [--json] [--nameserver URL]",
+	            "       list [PREFIX] | remove NAME | ping   [--json] [--nameserver URL|auto]",
 	.description =
 	    "The client of `node nameserver`. register prints `NAME -> ADDRESS (expires WHEN)`;\n"
 	    "lookup prints the address alone; list prints a table sorted by name (--json:\n"

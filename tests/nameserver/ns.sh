@@ -169,6 +169,10 @@ check "a bad name from the command line: exit 1 with the server's message" sh -c
 DEAD=$(free_port)
 "$NODE" --timeout 500 ns lookup x --nameserver "tcp://127.0.0.1:$DEAD" >/dev/null 2>&1; rc=$?
 check "no name server at --nameserver: exit 5" [ $rc = 5 ]
+ns ping >"$T/p1" 2>&1; rc=$?
+check "ns ping: exit 0, names the node and version" sh -c "[ $rc = 0 ] && grep -q '^name server $URL: node n, version' '$T/p1'"
+"$NODE" --timeout 500 ns ping --nameserver "tcp://127.0.0.1:$DEAD" >/dev/null 2>&1; rc=$?
+check "ns ping of nobody: exit 5" [ $rc = 5 ]
 
 stop_pid "$PID_ns"
 check "the name server stops cleanly" [ "$STOP_RC" = 0 ]
