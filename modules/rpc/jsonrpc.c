@@ -440,8 +440,13 @@ static void req_start(rpc_server *s, rpc_batch *b, int i, const cJSON *req, cons
 		return;
 	}
 	atomic_fetch_add(&s->calls, 1);
-	if (!(r->m->flags & RPC_M_BLOCKS)) {
-		req_run(r);
+	/* A method that never blocks runs here, on nng's thread, unless its
+	 * serialized instance is busy: waiting for that lock here could hold
+	 * every nng thread while the lock holder needs one (a nested call). */
+	rpc_inst *inst = r->inst;
+	if (!(r->m->flags & RPC_M_BLOCKS) && rpc_inst_try_enter(inst)) {
+		r->m->fn(r, rpc_inst_state(inst), r->params);
+		rpc_inst_leave(inst);
 		return;
 	}
 	node_err err = {0};

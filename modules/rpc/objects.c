@@ -239,6 +239,18 @@ void rpc_inst_enter(rpc_inst *i)
 		pthread_mutex_lock(&i->lock);
 }
 
+int rpc_inst_try_enter(rpc_inst *i)
+{
+	if (!i->obj->concurrent && pthread_mutex_trylock(&i->lock) != 0)
+		return 0;
+	if (i != i->obj->shared) {
+		pthread_mutex_lock(&i->obj->srv->lock);
+		i->refs++;
+		pthread_mutex_unlock(&i->obj->srv->lock);
+	}
+	return 1;
+}
+
 void rpc_inst_leave(rpc_inst *i)
 {
 	if (!i->obj->concurrent)

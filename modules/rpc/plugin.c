@@ -155,7 +155,13 @@ static int plugin_create(void **inst, const rpc_obj_cfg *cfg, node_err *err)
 	*inst = NULL;
 	if (k->pk->create == NULL)
 		return 0;
-	char *settings = cJSON_PrintUnformatted(cfg->opts), *why = NULL;
+	/* The plugin gets its own settings, not node's keys for the object. */
+	cJSON *own = cJSON_Duplicate(cfg->opts, 1);
+	static const char *const node_keys[] = {"name", "kind", "mode", "concurrency", NULL};
+	for (int i = 0; own && node_keys[i]; i++)
+		cJSON_DeleteItemFromObjectCaseSensitive(own, node_keys[i]);
+	char *settings = own ? cJSON_PrintUnformatted(own) : NULL, *why = NULL;
+	cJSON_Delete(own);
 	if (settings == NULL)
 		return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
 	*inst = k->pk->create(settings, &why, k->host);
@@ -226,8 +232,12 @@ static int plugin_kinds(rpc_server *s, rpc_plugin *p, const node_rpc_plugin *def
 		return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
 	for (int i = 0; i < n; i++) {
 		const node_rpc_plugin_kind *pk = &def->kinds[i];
-		if (rpc_kind_find(s, pk->name) != NULL)
-			return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_CONFIG, "plugin %s: kind %s exists already", p->path, pk->name);
+		int twice = 0;
+		for (int k = 0; k < i; k++)
+			twice |= strcmp(def->kinds[k].name, pk->name) == 0;
+		if (pk->name[0] == '\0' || twice || rpc_kind_find(s, pk->name) != NULL)
+			return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_CONFIG, "plugin %s: kind \"%s\" is empty or exists already",
+			    p->path, pk->name);
 		plugin_kind *k = &p->kinds[i];
 		p->nkinds = i + 1;
 		*k = (plugin_kind){.pk = pk, .host = &p->host};
@@ -260,7 +270,11 @@ static int plugin_open(rpc_plugin *p, const node_rpc_plugin **def, node_err *err
 int rpc_plugin_load(rpc_server *s, const char *path, node_err *err)
 {
 	rpc_plugin *p = calloc(1, sizeof *p);
-	if (p == NULL || (p->path = strdup(path)) == NULL) {
+	/* dlopen searches the library path for a bare name; a user means the file. */
+	size_t n = strlen(path) + 3;
+	if (p && (p->path = malloc(n)) != NULL)
+		snprintf(p->path, n, "%s%s", strchr(path, '/') ? "" : "./", path);
+	if (p == NULL || p->path == NULL) {
 		free(p);
 		return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
 	}

@@ -126,6 +126,8 @@ void *rpc_inst_state(rpc_inst *i);
  * one call at a time, its lock (until the method returns, not until it
  * answers: a method that answers later lets the next call in). */
 void rpc_inst_enter(rpc_inst *i);
+/* The same without waiting: 0 when a serialized instance is busy. */
+int rpc_inst_try_enter(rpc_inst *i);
 void rpc_inst_leave(rpc_inst *i);
 void rpc_inst_release(rpc_inst *i);
 /* A session ended (its connection closed): free its instances. */
