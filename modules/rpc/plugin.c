@@ -235,9 +235,10 @@ static int plugin_kinds(rpc_server *s, rpc_plugin *p, const node_rpc_plugin *def
 		int twice = 0;
 		for (int k = 0; k < i; k++)
 			twice |= strcmp(def->kinds[k].name, pk->name) == 0;
-		if (pk->name[0] == '\0' || twice || rpc_kind_find(s, pk->name) != NULL)
-			return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_CONFIG, "plugin %s: kind \"%s\" is empty or exists already",
-			    p->path, pk->name);
+		if (pk->name[0] == '\0')
+			return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_CONFIG, "plugin %s: a kind without a name", p->path);
+		if (twice || rpc_kind_find(s, pk->name) != NULL)
+			return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_CONFIG, "plugin %s: kind %s exists already", p->path, pk->name);
 		plugin_kind *k = &p->kinds[i];
 		p->nkinds = i + 1;
 		*k = (plugin_kind){.pk = pk, .host = &p->host};
