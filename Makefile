@@ -104,6 +104,10 @@ $(BUILD)/tools/client_test: tests/tools/client_test.c $(LIB_A) $(LIB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(EX_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
+$(BUILD)/tools/rpc_client: tests/tools/rpc_client.c $(LIB_A) $(LIB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(EX_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
 # ---- rpc plugins: conf/plugins/NAME.c -> $(BUILD)/plugins/NAME.so ----
 # Built as users build theirs: only <node/rpc_plugin.h>, no node library
 # (--no-undefined proves it); a plugin may link what it needs itself.

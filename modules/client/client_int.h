@@ -4,6 +4,8 @@
  *   future.c  submit and futures
  *   map.c     map: batched submits, results in order or as they arrive
  *   reduce.c  the built-in reducers
+ *   proxy.c   proxies: the target, its address at the name server, clients
+ *   rpc.c     proxy calls: JSON-RPC requests and replies, retry after a move
  *
  * Ownership. Everything that waits for tasks is an ncl_owner (a future waits
  * for one, a map for many); each task it waits for is an ncl_watch. The
@@ -83,6 +85,11 @@ struct ncl_future {
 	void *cb_arg;
 	int cb_queued;     /* on the connection's callback queue, or has run */
 	ncl_future *cb_next;
+	/* a proxy call's future (rpc.c): never tracked; its call ends it */
+	int rpc;
+	int err_code;      /* NCL_E* when it failed */
+	int rpc_code;      /* the JSON-RPC error code, 0 for none */
+	char rpc_type[32]; /* the error's data.type, "" for none */
 };
 
 struct ncl_conn {
@@ -168,6 +175,82 @@ void ncl_callback_queue_locked(ncl_conn *c, ncl_future *f);
 int ncl_future_watch(ncl_conn *c, const char *id, int want_entry, ncl_future **out, ncl_err *err);
 /* The broker's get entry of a finished future as JSON text, or NULL. */
 const char *ncl_future_entry(const ncl_future *f);
+
+/* A pending future of c for a proxy call; id names it. It holds two
+ * references: its user's and the call's, which ncl_future_rpc_end drops. */
+int ncl_future_rpc_new(ncl_conn *c, const char *id, ncl_future **out, ncl_err *err);
+/* The call ended: succeeded with result (code 0), else failed with code,
+ * rpc_code, type (may be NULL) and msg; closed when code is NCL_ECLOSED.
+ * Takes result and msg (malloc'd). Any thread, without c's lock. */
+void ncl_future_rpc_end(ncl_future *f, int code, int rpc_code, const char *type, char *result, char *msg);
+/* Take a succeeded future's result text (the caller frees it). */
+char *ncl_future_rpc_take(ncl_future *f);
+
+/* ---- proxy.c ---- */
+
+#define NCL_TARGET_MAX 256 /* bytes in a proxy's target */
+#define NCL_URL_MAX 512
+
+/* A client to one address a proxy's calls went to. */
+typedef struct ncl_pclient {
+	struct ncl_pclient *next;
+	node_client *cl;
+	int users;             /* calls sent over it and not answered (proxy lock) */
+	char url[NCL_URL_MAX];
+} ncl_pclient;
+
+/* A call that waits for a lookup; ready runs once it is over: rc 0, route
+ * again (ncl_proxy_route gives the address now), else the lookup failed
+ * (err). Runs on whatever thread ended the lookup, without locks. */
+typedef struct ncl_route_wait {
+	struct ncl_route_wait *next;
+	int64_t deadline;      /* monotonic ms, -1 none: bounds the lookup */
+	void (*ready)(struct ncl_route_wait *w, int rc, const ncl_err *err);
+} ncl_route_wait;
+
+struct ncl_proxy {
+	pthread_mutex_t lock;    /* guards everything below the target */
+	pthread_cond_t idle;     /* sending dropped to 0 */
+	ncl_conn *host;          /* its futures' connection (waits, callback thread); it
+	                            dials the name server, or the target's address */
+	char target[NCL_TARGET_MAX];
+	int is_url;              /* the target is an address: no lookups */
+	char ns_url[NCL_URL_MAX];/* "" for an address */
+	int call_ms;             /* what a timeout of 0 means */
+	uint64_t next_id;        /* of JSON-RPC requests (atomic) */
+	ncl_pclient *cur;        /* where calls go; NULL until a name is looked up */
+	ncl_pclient *old;        /* earlier addresses; closed with the proxy */
+	int bare;                /* the name is a server's: methods go as they are */
+	int stale;               /* cur failed: look the name up before the next call */
+	int resolving;           /* a lookup is in flight */
+	ncl_route_wait *waiting; /* calls waiting for it, in order */
+	int sending;             /* threads handing a call to a client right now */
+	int closing;
+};
+
+/* ncl_proxy_open for node's own commands, which have their cluster file
+ * loaded already. */
+int ncl_proxy_open_conf(ncl_proxy **out, const char *target, const node_conf *conf, const ncl_proxy_opts *opts,
+    ncl_err *err);
+
+#define NCL_ROUTE_WAIT (-1) /* ncl_proxy_route: w waits for a lookup */
+
+/* Where a call goes: 0 with *via (hold it until the call's reply comes:
+ * ncl_proxy_release; and call ncl_proxy_sent once it is handed over) and
+ * *bare (send the method as it is); NCL_ROUTE_WAIT when w waits for a
+ * lookup; else an error. failed_url: the call failed there as if the
+ * server had moved: look the name up again unless that is known already. */
+int ncl_proxy_route(ncl_proxy *p, ncl_route_wait *w, const char *failed_url, ncl_pclient **via, int *bare,
+    ncl_err *err);
+/* The call routed to via has been handed to its client (or not). */
+void ncl_proxy_sent(ncl_proxy *p);
+/* The call's reply came (or it failed): via may go. */
+void ncl_proxy_release(ncl_proxy *p, ncl_pclient *via);
+/* A call to via failed in transport: look the name up before the next. */
+void ncl_proxy_suspect(ncl_proxy *p, ncl_pclient *via);
+/* Close the clients of earlier addresses that no call uses any more (on a
+ * caller's thread, never in a client's callback). */
+void ncl_proxy_prune(ncl_proxy *p);
 
 /* ---- track.c ---- */
 

@@ -1,6 +1,7 @@
 /* Submitting one task and the future that stands for its result: ready,
  * wait, result or error, the completion callback, waiting for all or any of
- * many, and what the broker knows about a task. */
+ * many, and what the broker knows about a task. A proxy call's future
+ * (rpc.c) is the same object, ended by its call instead of the tracker. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ static void future_done(ncl_owner *o, ncl_watch *w, ncl_outcome *out)
 	f->error = out->error;
 	f->entry = out->entry;
 	out->result = out->error = out->entry = NULL;
-	if (out->state == NCL_SUCCEEDED || out->state == NCL_FAILED)
+	if (!f->rpc && (out->state == NCL_SUCCEEDED || out->state == NCL_FAILED))
 		ncl_stats_add_locked(c, out->worker, 1, out->run_ms);
 	__atomic_store_n(&f->state, (int)out->state, __ATOMIC_RELEASE); /* after the strings */
 	pthread_cond_broadcast(&c->changed);
@@ -164,6 +165,55 @@ const char *ncl_future_entry(const ncl_future *f)
 	return ncl_future_ready(f) ? f->entry : NULL;
 }
 
+/* ---- futures of proxy calls ---- */
+
+int ncl_future_rpc_new(ncl_conn *c, const char *id, ncl_future **out, ncl_err *err)
+{
+	ncl_future *f = calloc(1, sizeof *f);
+	if (f == NULL)
+		return ncl_set(err, NCL_ENOMEM, "out of memory");
+	snprintf(f->id, sizeof f->id, "%s", id);
+	f->rpc = 1;
+	f->watch.owner = &f->owner;
+	ncl_owner_init(&f->owner, &future_ops, c);
+	pthread_mutex_lock(&c->lock);
+	f->owner.refs++; /* the call's, until ncl_future_rpc_end */
+	pthread_mutex_unlock(&c->lock);
+	*out = f;
+	return 0;
+}
+
+void ncl_future_rpc_end(ncl_future *f, int code, int rpc_code, const char *type, char *result, char *msg)
+{
+	ncl_conn *c = f->owner.conn;
+	ncl_owner *gone = NULL;
+	ncl_state state = code == 0 ? NCL_SUCCEEDED : code == NCL_ECLOSED ? NCL_CLOSED : NCL_FAILED;
+	ncl_outcome o = {state, result, msg, "", -1, NULL};
+	pthread_mutex_lock(&c->lock);
+	if (ncl_future_state(f) == NCL_PENDING) {
+		f->err_code = code;
+		f->rpc_code = rpc_code;
+		snprintf(f->rpc_type, sizeof f->rpc_type, "%s", type ? type : "");
+	}
+	future_done(&f->owner, &f->watch, &o); /* takes the strings when f was pending */
+	ncl_owner_unref_locked(&f->owner, &gone);
+	pthread_mutex_unlock(&c->lock);
+	free(o.result);
+	free(o.error);
+	ncl_owners_destroy(gone);
+}
+
+char *ncl_future_rpc_take(ncl_future *f)
+{
+	ncl_conn *c = f->owner.conn;
+	pthread_mutex_lock(&c->lock);
+	char *r = ncl_future_state(f) == NCL_SUCCEEDED ? f->result : NULL;
+	if (r)
+		f->result = NULL;
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
 /* ---- reading a future ---- */
 
 int ncl_future_ready(const ncl_future *f)
@@ -192,9 +242,29 @@ const char *ncl_future_id(const ncl_future *f)
 	return f ? f->id : "";
 }
 
+/* A proxy call's outcome: the code its call ended with, as ncl_proxy_call
+ * gives it. */
+static int rpc_outcome(const ncl_future *f, ncl_err *err)
+{
+	ncl_state s = ncl_future_state(f);
+	if (s == NCL_SUCCEEDED)
+		return 0;
+	if (s == NCL_PENDING)
+		return ncl_set(err, NCL_EINVAL, "call %s is not finished", f->id);
+	int code = s == NCL_CLOSED ? NCL_ECLOSED : f->err_code ? f->err_code : NCL_EIO;
+	ncl_set(err, code, "%s", f->error ? f->error : ncl_strerror(code));
+	if (err) {
+		err->rpc_code = f->rpc_code;
+		snprintf(err->remote, sizeof err->remote, "%s", f->rpc_type);
+	}
+	return code;
+}
+
 /* The outcome of a finished future as a return code. */
 static int future_outcome(const ncl_future *f, ncl_err *err)
 {
+	if (f->rpc)
+		return rpc_outcome(f, err);
 	switch (ncl_future_state(f)) {
 	case NCL_SUCCEEDED:
 		return 0;
@@ -215,9 +285,10 @@ static int wait_timed_out(size_t left, size_t n, const ncl_future *first, int ti
 {
 	char t[32];
 	ncl_fmt_ms(timeout_ms, t, sizeof t);
+	const char *what = first->rpc ? "call" : "task";
 	if (n == 1)
-		return ncl_set(err, NCL_ETIMEDOUT, "task %s did not finish in %s", first->id, t);
-	return ncl_set(err, NCL_ETIMEDOUT, "%zu of %zu tasks did not finish in %s (the first: %s)", left, n, t, first->id);
+		return ncl_set(err, NCL_ETIMEDOUT, "%s %s did not finish in %s", what, first->id, t);
+	return ncl_set(err, NCL_ETIMEDOUT, "%zu of %zu %ss did not finish in %s (the first: %s)", left, n, what, t, first->id);
 }
 
 /* Check that fs holds n futures of one connection. */
@@ -267,7 +338,7 @@ int ncl_wait_all(ncl_future *const *fs, size_t n, int timeout_ms, ncl_err *err)
 		return 0;
 	rc = future_outcome(fs[first], err);
 	if (n > 1)
-		ncl_prefix(err, "%zu of %zu tasks failed; ", failed, n);
+		ncl_prefix(err, "%zu of %zu %s failed; ", failed, n, fs[first]->rpc ? "calls" : "tasks");
 	return rc;
 }
 
@@ -403,6 +474,8 @@ int ncl_future_cancel(ncl_future *f, int timeout_ms, ncl_err *err)
 {
 	if (f == NULL)
 		return ncl_set(err, NCL_EINVAL, "ncl_future_cancel: no future");
+	if (f->rpc) /* sent at once: the server has it */
+		return ncl_set(err, NCL_ESTARTED, "call %s cannot be cancelled: it has been sent", f->id);
 	ncl_conn *c = f->owner.conn;
 	if (ncl_future_ready(f) && ncl_future_state(f) != NCL_CANCELLED)
 		return ncl_set(err, NCL_ESTARTED, "task %s has finished already", f->id);

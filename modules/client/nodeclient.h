@@ -134,7 +134,7 @@ ncl_state ncl_future_state(const ncl_future *f);
 const char *ncl_future_result(const ncl_future *f);
 /* The error message once failed, cancelled or closed, else NULL. */
 const char *ncl_future_error(const ncl_future *f);
-/* The task id. */
+/* The task id (of a proxy call's future: the method). */
 const char *ncl_future_id(const ncl_future *f);
 
 /* Called once when f finishes, on the connection's callback thread (after
