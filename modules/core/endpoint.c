@@ -100,6 +100,13 @@ static void bound_url_make(nng_listener l, const char *url, char *out, size_t n)
 int node_listen(nng_socket sock, const char *url, node_wire *w, char *bound_url, size_t blen, node_err *err)
 {
 	nng_listener l;
+	return node_listen_keep(sock, url, w, bound_url, blen, &l, err);
+}
+
+int node_listen_keep(nng_socket sock, const char *url, node_wire *w, char *bound_url, size_t blen, nng_listener *out,
+    node_err *err)
+{
+	nng_listener l;
 	int nrc = nng_listener_create(&l, sock, url);
 	if (nrc != 0)
 		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_ARGS, "cannot listen on %s: %s", url, nng_strerror(nrc));
@@ -126,6 +133,7 @@ int node_listen(nng_socket sock, const char *url, node_wire *w, char *bound_url,
 	}
 	if (bound_url)
 		bound_url_make(l, url, bound_url, blen);
+	*out = l;
 	return 0;
 }
 

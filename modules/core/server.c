@@ -33,6 +33,7 @@ struct node_call {
 
 struct node_server {
 	nng_socket sock;
+	nng_listener listener;
 	node_server_cfg cfg;
 	char url[512];
 	pthread_mutex_t lock;
@@ -351,7 +352,7 @@ static int server_open_socket(node_server *s, node_err *err)
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, node_wire_recv_max(s->cfg.wire));
 	if (s->cfg.on_disconnect)
 		nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, server_pipe_gone, s);
-	return node_listen(s->sock, s->cfg.url, s->cfg.wire, s->url, sizeof s->url, err);
+	return node_listen_keep(s->sock, s->cfg.url, s->cfg.wire, s->url, sizeof s->url, &s->listener, err);
 }
 
 int node_server_start(node_server **out, const node_server_cfg *cfg, node_err *err)
@@ -390,6 +391,74 @@ const char *node_server_url(const node_server *s)
 	return s->url;
 }
 
+typedef struct server_closer {
+	nng_socket sock;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done, abandoned;
+} server_closer;
+
+static void closer_free(server_closer *k)
+{
+	pthread_cond_destroy(&k->cond);
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+static void *server_closer_thread(void *arg)
+{
+	server_closer *k = arg;
+	nng_close(k->sock);
+	pthread_mutex_lock(&k->lock);
+	k->done = 1;
+	int abandoned = k->abandoned;
+	pthread_cond_signal(&k->cond);
+	pthread_mutex_unlock(&k->lock);
+	if (abandoned)
+		closer_free(k);
+	return NULL;
+}
+
+/* nng_close, given SERVER_CLOSE_MS: nng 1.5.2 sometimes never returns from
+ * it when peers were connecting and sending at the moment of the close
+ * (a reaper waiting for a pipe that never finishes). A stop must not hang
+ * for that: past the limit the socket is left to the process exit. */
+#define SERVER_CLOSE_MS 1500
+static int server_close_socket(node_server *s)
+{
+	server_closer *k = calloc(1, sizeof *k);
+	pthread_t t;
+	if (k == NULL) {
+		nng_close(s->sock);
+		return 0;
+	}
+	k->sock = s->sock;
+	pthread_mutex_init(&k->lock, NULL);
+	pthread_cond_init(&k->cond, NULL);
+	if (pthread_create(&t, NULL, server_closer_thread, k) != 0) {
+		closer_free(k);
+		nng_close(s->sock);
+		return 0;
+	}
+	pthread_detach(t);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += SERVER_CLOSE_MS / 1000;
+	pthread_mutex_lock(&k->lock);
+	while (!k->done && pthread_cond_timedwait(&k->cond, &k->lock, &ts) == 0)
+		;
+	int done = k->done;
+	k->abandoned = !done;
+	pthread_mutex_unlock(&k->lock);
+	if (done) {
+		closer_free(k);
+		return 0;
+	}
+	node_warn("%s: nng did not close the socket in %d ms (an nng 1.5.2 hang when peers connect during the close); "
+	          "leaving it to the process exit", s->url, SERVER_CLOSE_MS);
+	return -1;
+}
+
 void node_server_stop(node_server *s)
 {
 	if (s == NULL)
@@ -397,10 +466,16 @@ void node_server_stop(node_server *s)
 	pthread_mutex_lock(&s->lock);
 	s->closing = 1;
 	pthread_mutex_unlock(&s->lock);
-	nng_close(s->sock);
-	/* Stop every aio first so no callback runs while calls are freed. */
+	/* No new connections, then no receive or send in flight, then the
+	 * socket: nng 1.5.2 can hang in nng_close while peers keep connecting
+	 * and sending to a socket with operations pending. A stopped aio
+	 * refuses new operations, so a callback cannot re-arm it. */
+	if (nng_listener_id(s->listener) > 0)
+		nng_listener_close(s->listener);
 	for (node_call *c = s->all; c; c = c->next)
 		nng_aio_stop(c->aio);
+	if (server_close_socket(s) != 0)
+		return; /* nng still holds the socket: its calls stay allocated until the process exits */
 	node_call *c = s->all;
 	while (c) {
 		node_call *next = c->next;

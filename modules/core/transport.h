@@ -17,6 +17,9 @@
 /* Listen on or dial url for sock, with TLS set up from w for tls+tcp://.
  * A listener on tcp://host:0 gets a free port; bound_url receives the real URL. */
 int node_listen(nng_socket sock, const char *url, node_wire *w, char *bound_url, size_t blen, node_err *err);
+/* The same, giving the listener (to close it before its socket). */
+int node_listen_keep(nng_socket sock, const char *url, node_wire *w, char *bound_url, size_t blen, nng_listener *out,
+    node_err *err);
 int node_dial(nng_socket sock, const char *url, node_wire *w, node_err *err);
 /* The same, giving the dialer (to close it before its socket). */
 int node_dial_keep(nng_socket sock, const char *url, node_wire *w, nng_dialer *out, node_err *err);
