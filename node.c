@@ -29,6 +29,7 @@ const node_cmd *const node_cmds[] = {
 	&node_cmd_nameserver,
 	&node_cmd_ns,
 	&node_cmd_rpc,
+	&node_cmd_exec,
 	&node_cmd_call,
 	&node_cmd_token,
 	&node_cmd_ping,

@@ -22,6 +22,7 @@ extern const node_cmd node_cmd_revoke;
 extern const node_cmd node_cmd_nameserver;
 extern const node_cmd node_cmd_ns;
 extern const node_cmd node_cmd_rpc;
+extern const node_cmd node_cmd_exec;
 extern const node_cmd node_cmd_call;
 extern const node_cmd node_cmd_token;
 
