@@ -196,7 +196,7 @@ static int ns_main(node_ctx *ctx, const node_args *a)
 		return taskcli_fail(&t, &err); /* no answer to the broadcast: 5 */
 	}
 	cJSON *reply = NULL;
-	rc = taskcli_open_url(&t, ctx, a, url);
+	rc = taskcli_open_url(&t, ctx, a, url, "name server");
 	if (rc == 0)
 		rc = taskcli_call(&t, req, &reply);
 	cJSON_Delete(req);

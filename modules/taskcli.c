@@ -41,16 +41,16 @@ int taskcli_open(taskcli *t, node_ctx *ctx, const node_args *a)
 			return NODE_EXIT_CONFIG;
 		}
 	}
-	return taskcli_open_url(t, ctx, a, url);
+	return taskcli_open_url(t, ctx, a, url, "broker");
 }
 
-int taskcli_open_url(taskcli *t, node_ctx *ctx, const node_args *a, const char *url)
+int taskcli_open_url(taskcli *t, node_ctx *ctx, const node_args *a, const char *url, const char *peer)
 {
 	taskcli_init(t, ctx, a);
 	t->url = url;
 	node_err err = {0};
 	ncl_err e = {0};
-	if (ncl_open_conf(&t->conn, url, &ctx->conf, &e) != 0) {
+	if (ncl_open_peer(&t->conn, url, &ctx->conf, peer, &e) != 0) {
 		t->conn = NULL;
 		taskcli_from_ncl(&err, &e);
 		if (err.rc == NODE_EINVAL) { /* a URL nng does not understand */

@@ -40,8 +40,9 @@ void taskcli_init(taskcli *t, node_ctx *ctx, const node_args *a);
 int taskcli_open(taskcli *t, node_ctx *ctx, const node_args *a);
 void taskcli_close(taskcli *t);
 /* taskcli_init, then open a client to url (another role than the broker,
- * e.g. the name server). Returns 0 or an exit status after printing why. */
-int taskcli_open_url(taskcli *t, node_ctx *ctx, const node_args *a, const char *url);
+ * e.g. the name server, which peer names in errors). Returns 0 or an exit
+ * status after printing why. */
+int taskcli_open_url(taskcli *t, node_ctx *ctx, const node_args *a, const char *url, const char *peer);
 
 /* The exit status for an error: 5 when the broker did not answer, else 1. */
 int taskcli_exit_for(const node_err *err);

@@ -127,6 +127,8 @@ struct ncl_conn {
 /* ncl_open for node's own commands and roles, which have their cluster file
  * loaded already (url NULL: the broker's listen URL in conf). */
 int ncl_open_conf(ncl_conn **out, const char *url, const node_conf *conf, ncl_err *err);
+/* The same to another role than the broker: peer names it in errors ("name server"). */
+int ncl_open_peer(ncl_conn **out, const char *url, const node_conf *conf, const char *peer, ncl_err *err);
 
 /* Wait on cond until woken or the monotonic deadline (ms, < 0: none). */
 void ncl_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t deadline);

@@ -73,6 +73,7 @@ const char *ncl_strerror(int code)
 		[NCL_ETASK] = "the task failed",
 		[NCL_ECANCEL] = "cancelled by the caller",
 		[NCL_ESTARTED] = "too late: the task has started",
+		[NCL_ERPC] = "the remote method failed",
 	};
 	if (code < 0 || (size_t)code >= sizeof names / sizeof names[0] || names[code] == NULL)
 		return "unknown error";
@@ -383,6 +384,11 @@ int ncl_open(ncl_conn **out, const char *url, const char *cluster_file, ncl_err 
 
 int ncl_open_conf(ncl_conn **out, const char *url, const node_conf *conf, ncl_err *err)
 {
+	return ncl_open_peer(out, url, conf, "broker", err);
+}
+
+int ncl_open_peer(ncl_conn **out, const char *url, const node_conf *conf, const char *peer, ncl_err *err)
+{
 	*out = NULL;
 	node_err e = {0};
 	ncl_conn *c = calloc(1, sizeof *c);
@@ -409,7 +415,7 @@ int ncl_open_conf(ncl_conn **out, const char *url, const node_conf *conf, ncl_er
 	if (rc == 0)
 		rc = node_rand_bytes(&r, sizeof r, &e);
 	if (rc == 0)
-		rc = node_client_open(&c->cl, c->url, "broker", &c->wire, &e);
+		rc = node_client_open(&c->cl, c->url, peer, &c->wire, &e);
 	if (rc != 0) {
 		conn_destroy(c);
 		return ncl_from_node(err, &e);

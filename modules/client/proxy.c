@@ -290,7 +290,7 @@ int ncl_proxy_open_conf(ncl_proxy **out, const char *target, const node_conf *co
 	/* The host connection dials the name server, which answers the lookups,
 	 * or, for an address, that address, where it sends nothing. */
 	if (rc == 0)
-		rc = ncl_open_conf(&p->host, p->is_url ? p->target : p->ns_url, conf, err);
+		rc = ncl_open_peer(&p->host, p->is_url ? p->target : p->ns_url, conf, p->is_url ? "rpc server" : "name server", err);
 	if (rc == 0) {
 		p->call_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : p->host->call_ms;
 		if (p->is_url)
