@@ -46,7 +46,9 @@ static int config_show(node_ctx *ctx, const node_args *a)
 	return 0;
 }
 
-static const char *const type_names[] = {"object", "map", "string", "integer", "number", "boolean", "url", "enum", "string list"};
+/* In the order of node_conf_type. */
+static const char *const type_names[] = {"object", "map", "string", "integer", "number", "boolean", "url", "enum", "string list", "http url", "any"};
+_Static_assert(sizeof type_names / sizeof type_names[0] == NODE_CT_ANY + 1, "a name for every node_conf_type");
 
 static int config_keys(void)
 {
