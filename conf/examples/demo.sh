@@ -36,6 +36,22 @@ say "node submit fibo 300 --wait   (exact big integers)"
 "$NODE" submit fibo 300 --wait
 say "conf/examples/futures.sh   (node map: pi, mapReduce, order, statistics)"
 NODE="$NODE" sh "$EX/futures.sh"
+i=0 # the RPC server registers its objects once the name server answers
+until "$NODE" ns lookup server >/dev/null 2>&1 || [ $i -ge 100 ]; do sleep 0.05; i=$((i + 1)); done
+say "node ns list   (the name server: what node up's RPC server registered)"
+"$NODE" ns list | cut -c1-110
+say node call server welcomeMessage Rashmi
+"$NODE" call server welcomeMessage Rashmi
+say node call rpc.local add 3 5
+"$NODE" call rpc.local add 3 5
+say "curl -d '{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[3,5],\"id\":1}' http://127.0.0.1:7121/rpc"
+curl -s -d '{"jsonrpc":"2.0","method":"add","params":[3,5],"id":1}' http://127.0.0.1:7121/rpc; echo
+say "conf/examples/shop.sh   (Pyro's shop, its own name server and RPC server)"
+sh "$EX/shop.sh" "$NODE"
+say "conf/examples/chain.sh   (three servers, a call around the cycle)"
+sh "$EX/chain.sh" "$NODE"
+say "conf/examples/exec.sh   (remote execution, allow-listed)"
+sh "$EX/exec.sh" "$NODE"
 say node queues
 "$NODE" queues
 say node workers
