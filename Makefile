@@ -100,11 +100,11 @@ $(BUILD)/examples/%: conf/examples/%.c $(LIB_A) $(LIB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(EX_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
-$(BUILD)/tools/client_test: tests/tools/client_test.c $(LIB_A) $(LIB_H)
+$(BUILD)/tools/client_test: tests/tools/client_test.c tests/tools/libcheck.h $(LIB_A) $(LIB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(EX_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
-$(BUILD)/tools/rpc_client: tests/tools/rpc_client.c $(LIB_A) $(LIB_H)
+$(BUILD)/tools/rpc_client: tests/tools/rpc_client.c tests/tools/libcheck.h $(LIB_A) $(LIB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(EX_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
