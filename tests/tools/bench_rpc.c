@@ -456,7 +456,7 @@ int main(int argc, char **argv)
 		die("open", err.msg);
 	seq_node(c, "warm-up", "add", "[3,5]", 500);
 	seq_bare(bare, calls);
-	seq_node(c, "sequential add, node rpc (libnodeclient path)", "add", "[3,5]", calls);
+	seq_node(c, "sequential add, node rpc (the proxies' client)", "add", "[3,5]", calls);
 	seq_bare(bare, calls);
 	seq_node(c, "sequential add, node rpc (again)", "add", "[3,5]", calls);
 	par_bare(bare, WINDOW, secs);
