@@ -79,6 +79,13 @@ static const char *rpc_str(node_ctx *ctx, const node_args *a, const char *opt, c
 	return v ? v : def;
 }
 
+/* A name the name server takes. */
+static int rpc_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+	return len > 0 && len <= 200 && strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/-") == len;
+}
+
 /* Add one object from its settings {name, kind, mode, concurrency, ...}. */
 static int rpc_add_object(rpc_server *s, const cJSON *o, const char *where, node_err *err)
 {
@@ -86,8 +93,7 @@ static int rpc_add_object(rpc_server *s, const cJSON *o, const char *where, node
 	const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "kind"));
 	if (!cJSON_IsObject(o) || name == NULL || kind == NULL)
 		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_CONFIG, "%s: expected {\"name\": NAME, \"kind\": KIND, ...}", where);
-	size_t len = strlen(name);
-	if (len == 0 || len > 200 || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/-") != len)
+	if (!rpc_name_ok(name))
 		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_CONFIG,
 		    "%s: name \"%.64s\" must be 1 to 200 characters of A-Z a-z 0-9 . _ : / -", where, name);
 	if (strcmp(name, s->name) == 0 || strcmp(name, "exec") == 0)
@@ -207,6 +213,9 @@ static int rpc_settings(rpc_server *s, const node_args *a, node_err *err)
 		snprintf(s->name, sizeof s->name, "%s", name);
 	else
 		snprintf(s->name, sizeof s->name, "rpc.%s", s->node);
+	if (!rpc_name_ok(s->name))
+		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_CONFIG,
+		    "the server's name \"%.64s\" must be 1 to 200 characters of A-Z a-z 0-9 . _ : / -", s->name);
 	const cJSON *fn = node_conf_mine(&ctx->conf, "roles.rpc.functions");
 	s->functions = !node_args_has(a, "no-functions") && !cJSON_IsFalse(fn);
 	s->ttl_s = rpc_int(ctx, "roles.rpc.ttl_s", 10);
@@ -265,22 +274,29 @@ static void rpc_drain(rpc_server *s)
 		struct timespec ts = {0, 10 * 1000000L};
 		nanosleep(&ts, NULL);
 	}
-	if (atomic_load(&s->inflight) > 0)
-		node_warn("%d calls still running at the stop; their callers get no answer", atomic_load(&s->inflight));
 }
 
-static void rpc_stop(rpc_server *s)
+/* Stop in the order that answers everything before it is freed: names,
+ * running calls, queued ones (cancelled), calls to other servers (failed,
+ * which answers their callers), then the sockets. Returns 1 when a call
+ * is still unanswered (a plugin method that does not return): then s and
+ * its sockets are left to the process exit rather than freed under it. */
+static int rpc_stop(rpc_server *s)
 {
 	rpc_register_stop(s);
-	if (s->srv)
-		rpc_drain(s);
-	rpc_http_stop(s);
-	node_server_stop(s->srv);
+	rpc_drain(s);
 	rpc_pool_stop(s->pool);
 	rpc_peers_free(s);
+	if (atomic_load(&s->inflight) > 0) {
+		node_warn("%d calls still running at the stop; leaving them to the process exit", atomic_load(&s->inflight));
+		return 1;
+	}
+	rpc_http_stop(s);
+	node_server_stop(s->srv);
 	rpc_objects_free(s);
 	rpc_plugins_free(s);
 	pthread_mutex_destroy(&s->lock);
+	return 0;
 }
 
 static int rpc_role_main(node_ctx *ctx, const node_args *a)
@@ -308,8 +324,8 @@ static int rpc_role_main(node_ctx *ctx, const node_args *a)
 		}
 		node_info("stopping: removing names, finishing calls");
 	}
-	rpc_stop(s);
-	free(s);
+	if (rpc_stop(s) == 0)
+		free(s);
 	if (status == 0)
 		node_info("stopped");
 	return status;

@@ -189,9 +189,19 @@ static int msg_parse(node_wire *w, const char *text, size_t len, int any, cJSON 
 		size_t at = end && end >= text ? (size_t)(end - text) : 0;
 		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_REQUEST, "malformed JSON near byte %zu", at);
 	}
-	if (!cJSON_IsObject(v) && !(any && cJSON_IsArray(v))) {
+	/* One value per message: "{...}xyz" or two requests back to back are
+	 * refused, not half read. Trailing blanks and NULs are fine. */
+	for (const char *p = end; p && p < text + len; p++) {
+		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n' && *p != '\0') {
+			cJSON_Delete(v);
+			return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_REQUEST, "malformed JSON: text after the value at byte %zu",
+			    (size_t)(p - text));
+		}
+	}
+	/* any: every JSON value (a JSON-RPC server answers a bare 1 itself). */
+	if (!any && !cJSON_IsObject(v)) {
 		cJSON_Delete(v);
-		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_REQUEST, any ? "a message must be a JSON object or array" : "a message must be a JSON object");
+		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_REQUEST, "a message must be a JSON object");
 	}
 	rc = node_msg_check_limits(&w->limits, v, err);
 	if (rc != 0) {

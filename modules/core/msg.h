@@ -48,10 +48,11 @@ void node_wire_fini(node_wire *w);
 int node_msg_encode(node_wire *w, const cJSON *body, nng_msg **out, node_err *err);
 /* Decode bytes into a JSON object. check_replay: see node_auth_verify. */
 int node_msg_decode(node_wire *w, const void *data, size_t len, int check_replay, cJSON **out, node_err *err);
-/* The same, also accepting a JSON array (JSON-RPC 2.0 batches). */
+/* The same, accepting any JSON value (JSON-RPC 2.0 batches are arrays,
+ * and a JSON-RPC server answers other values itself). */
 int node_msg_decode_value(node_wire *w, const void *data, size_t len, int check_replay, cJSON **out, node_err *err);
 /* Parse JSON text that came some other way (an HTTP body) with the same
- * limits; an object or an array. */
+ * limits; any JSON value. */
 int node_msg_parse_text(node_wire *w, const char *text, size_t len, cJSON **out, node_err *err);
 /* Check an already parsed value against the depth and string limits. */
 int node_msg_check_limits(const node_limits *lim, const cJSON *v, node_err *err);

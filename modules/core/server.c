@@ -233,7 +233,7 @@ static void server_dispatch(node_call *c, const cJSON *req)
 {
 	node_server *s = c->srv;
 	const cJSON *op = cJSON_IsObject(req) ? cJSON_GetObjectItemCaseSensitive(req, "op") : NULL;
-	if (op == NULL && s->cfg.raw) {
+	if (s->cfg.raw && (op == NULL || cJSON_GetObjectItemCaseSensitive(req, "jsonrpc") != NULL)) {
 		s->cfg.raw(c, req, NULL, s->cfg.arg);
 		return;
 	}
@@ -443,7 +443,9 @@ static int server_close_socket(node_server *s)
 	pthread_detach(t);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += SERVER_CLOSE_MS / 1000;
+	long long ns = ts.tv_nsec + (long long)(SERVER_CLOSE_MS % 1000) * 1000000LL;
+	ts.tv_sec += SERVER_CLOSE_MS / 1000 + ns / 1000000000LL;
+	ts.tv_nsec = (long)(ns % 1000000000LL);
 	pthread_mutex_lock(&k->lock);
 	while (!k->done && pthread_cond_timedwait(&k->cond, &k->lock, &ts) == 0)
 		;
@@ -472,6 +474,10 @@ void node_server_stop(node_server *s)
 	 * refuses new operations, so a callback cannot re-arm it. */
 	if (nng_listener_id(s->listener) > 0)
 		nng_listener_close(s->listener);
+	/* A close left to the process exit must not call back into a role
+	 * that is gone. */
+	if (s->cfg.on_disconnect)
+		nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, NULL, NULL);
 	for (node_call *c = s->all; c; c = c->next)
 		nng_aio_stop(c->aio);
 	if (server_close_socket(s) != 0)

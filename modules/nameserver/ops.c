@@ -32,6 +32,21 @@ static const char *ns_arg_name(node_call *c, const cJSON *req, const char *key)
 	return v->valuestring;
 }
 
+/* The optional "address" of renew and remove: only names registered at
+ * that address are touched (a server does not renew or remove a name
+ * another server took over). "" when absent; NULL after answering. */
+static const char *ns_arg_owner(node_call *c, const cJSON *req)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, "address");
+	if (v == NULL)
+		return "";
+	if (!cJSON_IsString(v) || strlen(v->valuestring) > NS_ADDRESS_MAX) {
+		node_call_error(c, NODE_ERR_BAD_ARGS, "address: expected a string of at most %d bytes", NS_ADDRESS_MAX);
+		return NULL;
+	}
+	return v->valuestring;
+}
+
 /* ---- answering after the journal sync ---- */
 
 typedef struct ns_pending {
@@ -144,9 +159,13 @@ static void ns_op_renew(node_call *c, const cJSON *req, void *arg)
 			    NS_NAME_MAX);
 		i++;
 	}
+	const char *owner = ns_arg_owner(c, req);
+	if (owner == NULL)
+		return;
 	cJSON *reply = node_reply_ok();
 	cJSON *renewed = cJSON_AddArrayToObject(reply, "renewed");
 	cJSON *missing = cJSON_AddArrayToObject(reply, "missing");
+	cJSON *foreign = cJSON_AddArrayToObject(reply, "foreign");
 	node_err err = {0};
 	int rc = 0;
 	int64_t now = node_clock_wall_ms();
@@ -155,6 +174,10 @@ static void ns_op_renew(node_call *c, const cJSON *req, void *arg)
 		ns_entry *e = ns_find(ns, v->valuestring, now);
 		if (e == NULL) {
 			cJSON_AddItemToArray(missing, cJSON_CreateString(v->valuestring));
+			continue;
+		}
+		if (owner[0] && strcmp(e->address, owner) != 0) { /* taken over: not the caller's to renew */
+			cJSON_AddItemToArray(foreign, cJSON_CreateString(v->valuestring));
 			continue;
 		}
 		if (e->ttl_s) {
@@ -218,11 +241,19 @@ static void ns_op_remove(node_call *c, const cJSON *req, void *arg)
 	const char *name = ns_arg_name(c, req, "name");
 	if (name == NULL)
 		return;
+	const char *owner = ns_arg_owner(c, req);
+	if (owner == NULL)
+		return;
 	node_err err = {0};
 	pthread_mutex_lock(&ns->lock);
-	if (ns_find(ns, name, node_clock_wall_ms()) == NULL) {
+	const ns_entry *e = ns_find(ns, name, node_clock_wall_ms());
+	if (e == NULL) {
 		pthread_mutex_unlock(&ns->lock);
 		NS_FAIL(c, NODE_ERR_NOT_FOUND, "no such name: %s", name);
+	}
+	if (owner[0] && strcmp(e->address, owner) != 0) {
+		pthread_mutex_unlock(&ns->lock);
+		NS_FAIL(c, NS_ERR_EXISTS, "%s is registered by %s now, not by %s: not removed", name, e->address, owner);
 	}
 	int rc = ns_rec_remove(ns, name, &err);
 	if (rc == 0) {

@@ -64,10 +64,16 @@ static void fn_sleep(rpc_req *r, void *inst, const cJSON *params)
 		rpc_req_error(r, RPC_INVALID_PARAMS, NULL, "invalid params: sleep takes 0 to %d ms, not %g", RPC_SLEEP_MAX_MS, ms);
 		return;
 	}
-	struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)fmod(ms, 1000) * 1000000L};
+	/* Never past the call's own time limit: a stop waits for running calls. */
+	int left = rpc_req_left_ms(r);
+	double nap = ms < left ? ms : left;
+	struct timespec ts = {.tv_sec = (time_t)(nap / 1000), .tv_nsec = (long)fmod(nap, 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) != 0)
 		;
-	rpc_req_result(r, cJSON_CreateNumber(ms));
+	if (nap < ms)
+		rpc_req_error(r, RPC_TIMEOUT, NULL, "sleep(%g) is longer than the call's time limit (%d ms left)", ms, left);
+	else
+		rpc_req_result(r, cJSON_CreateNumber(ms));
 }
 
 static void fn_objects(rpc_req *r, void *inst, const cJSON *params)

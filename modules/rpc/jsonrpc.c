@@ -17,6 +17,8 @@ typedef struct rpc_batch {
 	void *arg;
 	int is_array;
 	int acked;          /* answered already (only notifications): drop the rest */
+	size_t budget;      /* bytes the answers may take: the message limit */
+	atomic_size_t used;
 	int n;
 	atomic_int left;    /* slots not answered yet, plus one while starting */
 	cJSON *slots[];     /* NULL for notifications */
@@ -92,13 +94,44 @@ cJSON *rpc_error_response(int code, const char *message)
 	return error_response(NULL, code, message, NULL);
 }
 
-/* Put the answer of slot i (taken; for notifications, dropped). */
+/* About how many bytes v prints to (strings without their escapes): a
+ * walk, much cheaper than printing. */
+static size_t json_size(const cJSON *v)
+{
+	if (cJSON_IsString(v))
+		return strlen(v->valuestring) + 2;
+	if (cJSON_IsNumber(v))
+		return 24;
+	if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
+		return 5;
+	size_t n = 2;
+	for (const cJSON *c = v->child; c; c = c->next)
+		n += json_size(c) + 1 + (c->string ? strlen(c->string) + 3 : 0);
+	return n;
+}
+
+/* Put the answer of slot i (taken; for notifications, dropped). The
+ * answers of a message share one budget, the message limit, so a batch of
+ * large results cannot pile up gigabytes before the reply is refused: past
+ * it, answers become -32005 errors that keep their ids. */
 static void batch_answer(rpc_batch *b, int i, int notification, cJSON *resp)
 {
-	if (notification)
+	if (notification) {
 		cJSON_Delete(resp);
-	else
-		b->slots[i] = resp;
+		batch_put(b);
+		return;
+	}
+	size_t size = resp ? json_size(resp) : 0;
+	size_t used = atomic_fetch_add(&b->used, size) + size;
+	if (used > b->budget) {
+		char why[160];
+		snprintf(why, sizeof why, "the answer (about %zu bytes) does not fit in the message limit of %zu bytes", size, b->budget);
+		cJSON *e = error_response(cJSON_GetObjectItemCaseSensitive(resp, "id"), RPC_TOO_LARGE, why, NULL);
+		cJSON_Delete(resp);
+		resp = e;
+		atomic_fetch_add(&b->used, json_size(e));
+	}
+	b->slots[i] = resp;
 	batch_put(b);
 }
 
@@ -330,9 +363,18 @@ static int arity_ok(const rpc_method *m, const cJSON *params, char *why, size_t 
 
 /* ---- running a request ---- */
 
+static void req_cancel(void *arg)
+{
+	rpc_req_error(arg, RPC_UNAVAILABLE, NULL, "the server is stopping");
+}
+
 static void req_run(void *arg)
 {
 	rpc_req *r = arg;
+	if (rpc_req_left_ms(r) == 0) { /* it waited for a thread all its time */
+		rpc_req_error(r, RPC_TIMEOUT, NULL, "%s waited out its time limit for a thread (the server is busy)", r->m->name);
+		return;
+	}
 	rpc_inst *inst = r->inst; /* r is freed as soon as fn answers */
 	rpc_inst_enter(inst);
 	r->m->fn(r, rpc_inst_state(inst), r->params);
@@ -450,7 +492,7 @@ static void req_start(rpc_server *s, rpc_batch *b, int i, const cJSON *req, cons
 		return;
 	}
 	node_err err = {0};
-	if (rpc_pool_run(s->pool, req_run, r, &err) != 0)
+	if (rpc_pool_run(s->pool, req_run, req_cancel, r, &err) != 0)
 		rpc_req_error(r, RPC_OVERLOADED, NULL, "%s", err.msg);
 }
 
@@ -470,7 +512,11 @@ void rpc_serve(rpc_server *s, const cJSON *msg, const char *session, rpc_done_fn
 		done(error_response(NULL, RPC_INTERNAL_ERROR, "out of memory", NULL), arg);
 		return;
 	}
-	*b = (rpc_batch){.done = done, .arg = arg, .is_array = is_array, .n = n};
+	/* Room for the array's own brackets and commas, and the envelope. */
+	size_t limit = s->ctx->wire.limits.max_message;
+	*b = (rpc_batch){.done = done, .arg = arg, .is_array = is_array, .n = n,
+	    .budget = limit > (size_t)n * 2 + 256 ? limit - (size_t)n * 2 - 256 : 0};
+	atomic_init(&b->used, 0);
 	atomic_init(&b->left, n + 1);
 	int notifications = 0;
 	const cJSON *req;

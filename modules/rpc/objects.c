@@ -169,6 +169,23 @@ static rpc_inst *session_find(rpc_object *o, const char *session)
 	return NULL;
 }
 
+/* Full: the session idle longest makes room (lock held), so a flood of
+ * new sessions cannot lock everyone else out; NULL when all are busy. */
+static rpc_inst *session_evict(rpc_object *o)
+{
+	rpc_inst **oldest = NULL;
+	for (rpc_inst **p = &o->sessions; *p; p = &(*p)->next)
+		if ((*p)->refs == 0 && (oldest == NULL || (*p)->used_ms < (*oldest)->used_ms))
+			oldest = p;
+	if (oldest == NULL)
+		return NULL;
+	rpc_inst *i = *oldest;
+	*oldest = i->next;
+	i->listed = 0;
+	o->nsessions--;
+	return i;
+}
+
 static int acquire_session(rpc_object *o, const char *session, rpc_inst **out, node_err *err)
 {
 	rpc_server *s = o->srv;
@@ -178,8 +195,13 @@ static int acquire_session(rpc_object *o, const char *session, rpc_inst **out, n
 		i->refs++;
 		i->used_ms = node_clock_mono_ms();
 	}
+	rpc_inst *evicted = NULL;
+	if (i == NULL && o->nsessions >= RPC_SESSION_MAX)
+		evicted = session_evict(o);
 	int full = i == NULL && o->nsessions >= RPC_SESSION_MAX;
 	pthread_mutex_unlock(&s->lock);
+	if (evicted)
+		inst_free(evicted);
 	if (full)
 		return node_err_set(err, NODE_ELIMIT, NODE_ERR_LIMIT, "%s has %d sessions already (the limit)", o->name, RPC_SESSION_MAX);
 	if (i) {

@@ -79,7 +79,9 @@ static int host_call(const node_rpc_host *host, const char *target, const char *
 	pthread_mutex_init(&sc.lock, NULL);
 	pthread_cond_init(&sc.cond, NULL);
 	node_err err = {0};
-	int rc = rpc_peer_call(s, target, method, params, timeout_ms > 0 ? timeout_ms : s->call_ms, sync_done, &sc, &err);
+	/* At most the server's call limit, so that a stop can wait for it. */
+	int limit = timeout_ms > 0 && timeout_ms < s->call_ms ? timeout_ms : s->call_ms;
+	int rc = rpc_peer_call(s, target, method, params, limit, sync_done, &sc, &err);
 	if (rc != 0) {
 		*error = strdup(err.msg);
 	} else {

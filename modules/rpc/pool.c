@@ -14,6 +14,7 @@
 
 typedef struct pool_job {
 	void (*fn)(void *);
+	void (*cancel)(void *); /* instead of fn when the pool stops first */
 	void *arg;
 	struct pool_job *next;
 } pool_job;
@@ -90,12 +91,12 @@ static void pool_grow(rpc_pool *p)
 	pthread_attr_destroy(&at);
 }
 
-int rpc_pool_run(rpc_pool *p, void (*fn)(void *), void *arg, node_err *err)
+int rpc_pool_run(rpc_pool *p, void (*fn)(void *), void (*cancel)(void *), void *arg, node_err *err)
 {
 	pool_job *j = malloc(sizeof *j);
 	if (j == NULL)
 		return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
-	*j = (pool_job){.fn = fn, .arg = arg};
+	*j = (pool_job){.fn = fn, .cancel = cancel, .arg = arg};
 	pthread_mutex_lock(&p->lock);
 	if (p->stopping || p->queued >= POOL_QUEUE_MAX) {
 		int stopping = p->stopping;
@@ -121,21 +122,25 @@ void rpc_pool_stop(rpc_pool *p)
 {
 	if (p == NULL)
 		return;
+	/* Jobs still queued are cancelled, not run: a stop must not wait for a
+	 * queue of sleeps; the running ones finish within their time limit. */
 	pthread_mutex_lock(&p->lock);
 	p->stopping = 1;
-	pthread_cond_broadcast(&p->work);
-	/* The queued jobs still run: each answers its call. */
-	while (p->threads > 0)
-		pthread_cond_wait(&p->gone, &p->lock);
-	pool_job *j = p->head; /* only when no thread could ever be started */
+	pool_job *j = p->head;
 	p->head = p->tail = NULL;
+	p->queued = 0;
+	pthread_cond_broadcast(&p->work);
 	pthread_mutex_unlock(&p->lock);
 	while (j) {
 		pool_job *next = j->next;
-		j->fn(j->arg);
+		j->cancel(j->arg);
 		free(j);
 		j = next;
 	}
+	pthread_mutex_lock(&p->lock);
+	while (p->threads > 0)
+		pthread_cond_wait(&p->gone, &p->lock);
+	pthread_mutex_unlock(&p->lock);
 	pthread_cond_destroy(&p->work);
 	pthread_cond_destroy(&p->gone);
 	pthread_mutex_destroy(&p->lock);

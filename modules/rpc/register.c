@@ -93,9 +93,12 @@ static int reg_one(rpc_server *s, reg_name *r, node_err *err)
 	return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "could not register %s", r->name);
 }
 
-/* Register what is not registered; returns the first hard error (a name
- * held by another server), 0 otherwise. */
-static int reg_pending(rpc_server *s, node_err *err)
+/* Register what is not registered. A name another server holds stops
+ * here with NODE_EEXIST and *bad its index (the start fails on it; later,
+ * the name is given up); a name the name server refuses is given up at
+ * once, so it cannot keep the others out; an unreachable name server is
+ * tried again at the next tick. */
+static int reg_pending(rpc_server *s, int *bad, node_err *err)
 {
 	rpc_registration *g = s->reg;
 	for (int i = 0; i < g->n; i++) {
@@ -106,7 +109,13 @@ static int reg_pending(rpc_server *s, node_err *err)
 		int rc = reg_one(s, r, &e);
 		if (rc == NODE_EEXIST) {
 			*err = e;
+			*bad = i;
 			return rc;
+		}
+		if (rc == NODE_EREMOTE) {
+			r->lost = 1;
+			node_error("the name server refused the name %s: %s; not registering it", r->name, e.msg);
+			continue;
 		}
 		if (rc != 0) {
 			if (!g->warned++)
@@ -152,7 +161,8 @@ int rpc_register_start(rpc_server *s, node_err *err)
 		if (rpc_object_registered(o) && reg_add(g, rpc_object_name(o), o) != 0)
 			return node_err_set(err, NODE_ELIMIT, NODE_ERR_LIMIT, "more than %d objects to register", REG_MAX);
 	g->next_ms = node_clock_mono_ms() + s->ttl_s * 1000 / 3;
-	return reg_pending(s, err);
+	int bad;
+	return reg_pending(s, &bad, err);
 }
 
 /* Renew every registered name; the ones the name server lost go in again. */
@@ -169,6 +179,7 @@ static void reg_renew(rpc_server *s)
 		return;
 	}
 	cJSON_AddStringToObject(req, "op", "renew");
+	cJSON_AddStringToObject(req, "address", s->url);
 	node_err err = {0};
 	if (reg_call(s, req, &reply, &err) != 0) {
 		if (!g->warned++)
@@ -181,6 +192,15 @@ static void reg_renew(rpc_server *s)
 		for (int i = 0; i < g->n; i++)
 			if (cJSON_IsString(v) && strcmp(g->names[i].name, v->valuestring) == 0)
 				g->names[i].registered = 0;
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(reply, "foreign")) {
+		for (int i = 0; i < g->n; i++) {
+			if (cJSON_IsString(v) && strcmp(g->names[i].name, v->valuestring) == 0) {
+				g->names[i].registered = 0;
+				g->names[i].lost = 1;
+				node_error("%s was taken over by another server; this one no longer registers it", v->valuestring);
+			}
+		}
+	}
 	cJSON_Delete(reply);
 }
 
@@ -194,11 +214,10 @@ void rpc_register_tick(rpc_server *s)
 	g->next_ms = now + (every > 200 ? every : 200);
 	reg_renew(s);
 	node_err err = {0};
-	if (reg_pending(s, &err) != 0) {
-		/* Someone took the name over while we were away: theirs now. */
-		for (int i = 0; i < g->n; i++)
-			if (!g->names[i].registered && strstr(err.msg, g->names[i].name) == err.msg)
-				g->names[i].lost = 1;
+	int bad = -1;
+	/* Someone took a name over while we were away: theirs now. */
+	while (reg_pending(s, &bad, &err) == NODE_EEXIST && bad >= 0) {
+		g->names[bad].lost = 1;
 		node_error("%s", err.msg);
 	}
 }
@@ -208,17 +227,24 @@ void rpc_register_stop(rpc_server *s)
 	rpc_registration *g = s->reg;
 	if (g == NULL)
 		return;
-	/* A clean stop leaves the registry at once instead of at the TTL. */
+	/* A clean stop leaves the registry at once instead of at the TTL; only
+	 * names still at our address, and no more waiting once the name server
+	 * has not answered (the TTL removes the rest). */
 	for (int i = 0; g->ns && i < g->n; i++) {
 		if (!g->names[i].registered)
 			continue;
 		cJSON *req = cJSON_CreateObject(), *reply = NULL;
 		cJSON_AddStringToObject(req, "op", "remove");
 		cJSON_AddStringToObject(req, "name", g->names[i].name);
+		cJSON_AddStringToObject(req, "address", s->url);
 		node_err err = {0};
-		if (reg_call(s, req, &reply, &err) != 0)
-			node_debug("could not remove %s: %s", g->names[i].name, err.msg);
+		int rc = reg_call(s, req, &reply, &err);
 		cJSON_Delete(reply);
+		if (rc != 0 && rc != NODE_EREMOTE) {
+			node_warn("could not remove %s at the name server: %s; the names expire in %d s", g->names[i].name, err.msg,
+			    s->ttl_s);
+			break;
+		}
 	}
 	node_client_close(g->ns);
 	free(g);

@@ -155,8 +155,9 @@ void rpc_plugins_free(rpc_server *s);
 
 typedef struct rpc_pool rpc_pool;
 int rpc_pool_start(rpc_pool **out, int max_threads, node_err *err);
-/* Run fn(arg) on a pool thread; NODE_ELIMIT when too many wait. */
-int rpc_pool_run(rpc_pool *p, void (*fn)(void *), void *arg, node_err *err);
+/* Run fn(arg) on a pool thread, or cancel(arg) if the pool stops before
+ * it runs; NODE_ELIMIT when too many wait. */
+int rpc_pool_run(rpc_pool *p, void (*fn)(void *), void (*cancel)(void *), void *arg, node_err *err);
 void rpc_pool_stop(rpc_pool *p);
 
 /* ---- calls to other objects (peer.c) ---- */

@@ -13,6 +13,7 @@
 #define SHOP_ACCOUNTS_MAX 100000
 #define SHOP_NAME_MAX 100
 #define SHOP_AMOUNT_MAX 1e12 /* in currency units */
+#define SHOP_BALANCE_MAX 1000000000000000LL /* cents: exact in a double, far from overflow */
 
 typedef struct shop_account {
 	char *name;
@@ -184,6 +185,11 @@ static void shop_deposit(rpc_req *r, void *inst, const cJSON *params)
 	shop_account *a = shop_account_of(r, s, params, 1);
 	if (a == NULL)
 		return;
+	if (a->cents > SHOP_BALANCE_MAX - cents) {
+		pthread_mutex_unlock(&s->lock);
+		rpc_req_fail(r, "ValueError", "a balance stays below %.0f", SHOP_BALANCE_MAX / 100.0);
+		return;
+	}
 	a->cents += cents;
 	cents = a->cents;
 	pthread_mutex_unlock(&s->lock);

@@ -11,7 +11,7 @@ cat >"$T/c.json" <<JSON
 {
   "cluster": "rpc-test",
   "defaults": { "timeout_ms": 3000, "discovery": false },
-  "limits": { "max_message": 65536 },
+  "limits": { "max_message": 65536, "compress_above": 0 },
   "nodes": {
     "n": { "roles": { "nameserver": { "listen": "$NS", "discovery": false } } },
     "a": { "roles": { "rpc": { "listen": "$U1", "http": "$H", "ttl_s": 3, "call_timeout_ms": 4000,
@@ -82,6 +82,12 @@ rpc $U1 '{"jsonrpc":"2.0","method":"add","params":[1,2],"id":{"x":1}}'
 check "an object as id: -32600 with id null" sh -c "grep -q '\"code\":-32600' '$T/out' && grep -q '\"id\":null' '$T/out'"
 rpc $U1 '{"jsonrpc": "2.0", "method": "add", "params": [1'
 check "malformed JSON: -32700" has '"code":-32700'
+rpc $U1 '{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1}xyz'
+check "text after the JSON value: -32700, nothing run" sh -c "grep -q '\"code\":-32700' '$T/out' && ! grep -q '\"result\"' '$T/out'"
+rpc $U1 '1'
+check "a bare number: -32600 invalid request" has '"code":-32600'
+rpc $U1 '{"jsonrpc":"2.0","method":"add","params":[2,2],"id":2,"op":"ping"}'
+check "a JSON-RPC request with an op member is still JSON-RPC" has '"result":4'
 rpc $U1 '[]'
 check "an empty batch: -32600" has '"code":-32600'
 rpc $U1 '{"jsonrpc":"2.0","method":"echo","params":[1]}'
@@ -98,6 +104,18 @@ python3 -c "
 import json; print(json.dumps([{'jsonrpc': '2.0', 'method': 'add', 'params': [i, 1], 'id': i} for i in range(1001)]))" >"$T/big.json"
 rpc $U1 "@$T/big.json"
 check "a batch of 1001: refused as too large (-32005)" has '"code":-32005'
+
+# ---- limits: answers share the message limit ----
+python3 -c "
+import json; print(json.dumps([{'jsonrpc': '2.0', 'method': 'example.shop.Shop.logOn', 'params': ['customer%04d' % i]} for i in range(400)]))" >"$T/logons.json"
+rpc $U1 "@$T/logons.json"
+python3 -c "
+import json; print(json.dumps([{'jsonrpc': '2.0', 'method': 'example.shop.Shop.allAccounts', 'id': i} for i in range(30)]))" >"$T/all30.json"
+rpc $U1 "@$T/all30.json"
+check "answers past the message limit become -32005 errors that keep their ids" python3 -c "
+import json; r = json.load(open('$T/out'))
+assert [x['id'] for x in r] == list(range(30)), r
+assert 'result' in r[0] and len(r[0]['result']) >= 400 and r[-1]['error']['code'] == -32005, r[-1]"
 
 # ---- limits: oversize params ----
 python3 -c "
@@ -157,6 +175,7 @@ check "a restarted server registers again, at its new address" sh -c "[ \"\$('$N
 start dup2 "$NODE" --name b rpc --listen tcp://127.0.0.1:$(free_port) --replace --register-as rpc.b2
 wait_for "$T/dup2.log" 'registered example' || fail "--replace did not register"
 check "--replace takes a name over" sh -c "[ \"\$('$NODE' ns lookup example.chainTopology.2)\" != tcp://127.0.0.1:$NEWP ]"
+check "the server whose name was taken over notices at its next renewal" wait_for "$T/b2.log" 'example.chainTopology.2 was taken over' 5
 stop_pid $PID_dup2
 
 # ---- the name server restarts: names survive, heartbeats go on ----
