@@ -269,6 +269,7 @@ static int rpc_start(rpc_server *s, const node_args *a, node_err *err)
 static void rpc_drain(rpc_server *s)
 {
 	atomic_store(&s->stopping, 1);
+	rpc_pool_cancel_queued(s->pool);
 	int64_t end = node_clock_mono_ms() + s->call_ms + 1000;
 	while (atomic_load(&s->inflight) > 0 && node_clock_mono_ms() < end) {
 		struct timespec ts = {0, 10 * 1000000L};

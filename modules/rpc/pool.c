@@ -118,14 +118,12 @@ int rpc_pool_run(rpc_pool *p, void (*fn)(void *), void (*cancel)(void *), void *
 	return 0;
 }
 
-void rpc_pool_stop(rpc_pool *p)
+void rpc_pool_cancel_queued(rpc_pool *p)
 {
 	if (p == NULL)
 		return;
-	/* Jobs still queued are cancelled, not run: a stop must not wait for a
-	 * queue of sleeps; the running ones finish within their time limit. */
 	pthread_mutex_lock(&p->lock);
-	p->stopping = 1;
+	p->stopping = 1; /* and no new jobs */
 	pool_job *j = p->head;
 	p->head = p->tail = NULL;
 	p->queued = 0;
@@ -137,6 +135,15 @@ void rpc_pool_stop(rpc_pool *p)
 		free(j);
 		j = next;
 	}
+}
+
+void rpc_pool_stop(rpc_pool *p)
+{
+	if (p == NULL)
+		return;
+	/* Jobs still queued are cancelled, not run: a stop must not wait for a
+	 * queue of sleeps; the running ones finish within their time limit. */
+	rpc_pool_cancel_queued(p);
 	pthread_mutex_lock(&p->lock);
 	while (p->threads > 0)
 		pthread_cond_wait(&p->gone, &p->lock);

@@ -158,6 +158,8 @@ int rpc_pool_start(rpc_pool **out, int max_threads, node_err *err);
 /* Run fn(arg) on a pool thread, or cancel(arg) if the pool stops before
  * it runs; NODE_ELIMIT when too many wait. */
 int rpc_pool_run(rpc_pool *p, void (*fn)(void *), void (*cancel)(void *), void *arg, node_err *err);
+/* Answer every queued job with its cancel and take no more. */
+void rpc_pool_cancel_queued(rpc_pool *p);
 void rpc_pool_stop(rpc_pool *p);
 
 /* ---- calls to other objects (peer.c) ---- */
