@@ -11,7 +11,7 @@
 #include "rpc/rpc.h"
 
 #define PEER_CACHE_MS 10000 /* a looked-up address is trusted this long */
-#define PEER_MAX 256        /* names and clients cached at most */
+#define PEER_MAX 256        /* names and clients cached at most; the oldest client goes */
 
 typedef struct peer_name {
 	char *name, *url;
@@ -21,6 +21,7 @@ typedef struct peer_name {
 typedef struct peer_client {
 	char *url;
 	node_client *cl;
+	int64_t used_ms;
 } peer_client;
 
 struct rpc_peer_cache {
@@ -121,27 +122,50 @@ static int name_cached(rpc_peer_cache *c, const char *name, char *out, size_t n)
 	return found;
 }
 
+/* Full: the client used longest ago goes (lock held), so servers that
+ * come and go on new ports (port 0) cannot use the cache up for good.
+ * Returns it for closing after the lock is released. */
+static node_client *client_evict(rpc_peer_cache *c, int64_t now)
+{
+	int old = 0;
+	for (int i = 1; i < c->nclients; i++)
+		if (c->clients[i].used_ms < c->clients[old].used_ms)
+			old = i;
+	/* One handed out moments ago may be about to send: never that one. */
+	if (now - c->clients[old].used_ms < PEER_CACHE_MS)
+		return NULL;
+	node_client *cl = c->clients[old].cl;
+	free(c->clients[old].url);
+	c->clients[old] = c->clients[--c->nclients];
+	return cl;
+}
+
 static int client_for(rpc_server *s, rpc_peer_cache *c, const char *url, node_client **out, node_err *err)
 {
+	int64_t now = node_clock_mono_ms();
 	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < c->nclients; i++) {
 		if (strcmp(c->clients[i].url, url) == 0) {
+			c->clients[i].used_ms = now;
 			*out = c->clients[i].cl;
 			pthread_mutex_unlock(&c->lock);
 			return 0;
 		}
 	}
+	node_client *gone = c->nclients >= PEER_MAX ? client_evict(c, now) : NULL;
 	int rc = 0;
 	char *u = NULL;
 	if (c->nclients >= PEER_MAX)
-		rc = node_err_set(err, NODE_ELIMIT, NODE_ERR_LIMIT, "calls to more than %d servers", PEER_MAX);
+		rc = node_err_set(err, NODE_ELIMIT, NODE_ERR_LIMIT, "calls to more than %d servers in %d s", PEER_MAX, PEER_CACHE_MS / 1000);
 	else if ((u = strdup(url)) == NULL)
 		rc = node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
 	else if ((rc = node_client_open(out, url, "rpc server", &s->ctx->wire, err)) == 0)
-		c->clients[c->nclients++] = (peer_client){.url = u, .cl = *out};
+		c->clients[c->nclients++] = (peer_client){.url = u, .cl = *out, .used_ms = now};
 	if (rc != 0)
 		free(u);
 	pthread_mutex_unlock(&c->lock);
+	/* Its calls in flight, if any, fail with "closed"; their callbacks take the lock. */
+	node_client_close(gone);
 	return rc;
 }
 
