@@ -16,11 +16,13 @@ cat >"$T/c.json" <<JSON
 JSON
 start ns "$NODE" --config "$T/c.json" --name n --data-dir "$T/ns" nameserver
 wait_for "$T/ns.log" 'listening on' 20 || exit 1
-rpc() { "$NODE" --config "$T/c.json" --name n --log-level warn rpc --nameserver "$NS" "$@"; }
-start add rpc --listen "$U" --http "$H"
+# start records the pid of what it runs: the node process itself, never a
+# shell function around it (that would leave node running at the exit).
+RPC="--config $T/c.json --name n --log-level warn rpc --nameserver $NS"
+start add "$NODE" $RPC --listen "$U" --http "$H"
 for k in 1 2 3; do
 	next=$((k % 3 + 1))
-	start chain$k rpc --listen tcp://127.0.0.1:$(free_port) --http '' --register-as bench.rpc$k --no-functions \
+	start chain$k "$NODE" $RPC --listen tcp://127.0.0.1:$(free_port) --http '' --register-as bench.rpc$k --no-functions \
 		--object example.chainTopology.$k=chain:this=$k,next=$next
 done
 # Ready when every name answers.
