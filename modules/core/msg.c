@@ -242,14 +242,19 @@ static int msg_decode(node_wire *w, const void *data, size_t len, int check_repl
 	return rc;
 }
 
-static int msg_decode_counted(node_wire *w, const void *data, size_t len, int check_replay, int any, cJSON **out, node_err *err)
+/* Count a refused message by its kind; returns rc. */
+static int msg_count_refusal(node_wire *w, int rc)
 {
-	int rc = msg_decode(w, data, len, check_replay, any, out, err);
 	if (rc == NODE_ELIMIT)
 		atomic_fetch_add(&w->refused_limits, 1);
 	else if (rc == NODE_EINVAL)
 		atomic_fetch_add(&w->refused_malformed, 1);
 	return rc;
+}
+
+static int msg_decode_counted(node_wire *w, const void *data, size_t len, int check_replay, int any, cJSON **out, node_err *err)
+{
+	return msg_count_refusal(w, msg_decode(w, data, len, check_replay, any, out, err));
 }
 
 int node_msg_decode(node_wire *w, const void *data, size_t len, int check_replay, cJSON **out, node_err *err)
@@ -263,11 +268,7 @@ int node_msg_parse_text(node_wire *w, const char *text, size_t len, cJSON **out,
 	             ? node_err_set(err, NODE_ELIMIT, NODE_ERR_TOO_LARGE, "message of %zu bytes exceeds the limit of %zu bytes", len,
 	                   w->limits.max_message)
 	             : msg_parse(w, text, len, 1, out, err);
-	if (rc == NODE_ELIMIT)
-		atomic_fetch_add(&w->refused_limits, 1);
-	else if (rc == NODE_EINVAL)
-		atomic_fetch_add(&w->refused_malformed, 1);
-	return rc;
+	return msg_count_refusal(w, rc);
 }
 
 int node_msg_decode_value(node_wire *w, const void *data, size_t len, int check_replay, cJSON **out, node_err *err)

@@ -250,13 +250,19 @@ void *rpc_inst_state(rpc_inst *i)
 	return i->state;
 }
 
+/* One more reference for a running method; the shared instance needs none. */
+static void inst_hold(rpc_inst *i)
+{
+	if (i == i->obj->shared)
+		return;
+	pthread_mutex_lock(&i->obj->srv->lock);
+	i->refs++;
+	pthread_mutex_unlock(&i->obj->srv->lock);
+}
+
 void rpc_inst_enter(rpc_inst *i)
 {
-	if (i != i->obj->shared) {
-		pthread_mutex_lock(&i->obj->srv->lock);
-		i->refs++;
-		pthread_mutex_unlock(&i->obj->srv->lock);
-	}
+	inst_hold(i);
 	if (!i->obj->concurrent)
 		pthread_mutex_lock(&i->lock);
 }
@@ -265,11 +271,7 @@ int rpc_inst_try_enter(rpc_inst *i)
 {
 	if (!i->obj->concurrent && pthread_mutex_trylock(&i->lock) != 0)
 		return 0;
-	if (i != i->obj->shared) {
-		pthread_mutex_lock(&i->obj->srv->lock);
-		i->refs++;
-		pthread_mutex_unlock(&i->obj->srv->lock);
-	}
+	inst_hold(i);
 	return 1;
 }
 

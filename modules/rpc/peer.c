@@ -52,16 +52,6 @@ static rpc_peer_cache *cache_of(rpc_server *s, node_err *err)
 	return NULL;
 }
 
-static int cache_init(rpc_server *s, node_err *err)
-{
-	rpc_peer_cache *c = calloc(1, sizeof *c);
-	if (c == NULL)
-		return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
-	pthread_mutex_init(&c->lock, NULL);
-	s->peers = c;
-	return 0;
-}
-
 static void call_free(peer_call *pc)
 {
 	free(pc->name);
@@ -305,7 +295,12 @@ int rpc_peer_call(rpc_server *s, const char *target, const char *method, cJSON *
 
 int rpc_peers_init(rpc_server *s, node_err *err)
 {
-	return cache_init(s, err);
+	rpc_peer_cache *c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
+	pthread_mutex_init(&c->lock, NULL);
+	s->peers = c;
+	return 0;
 }
 
 void rpc_peers_free(rpc_server *s)
