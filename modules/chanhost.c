@@ -1,0 +1,190 @@
+/* node chanhost: hosts named CSP channels (what PyCSP's networked channels
+ * are) and pub/sub topics for processes on any machine. This file reads the
+ * settings, declares the cluster file's channels, starts the server and
+ * ticks time limits, the trace and the name server registration; the
+ * channels themselves are in modules/chanhost/. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chanhost/chanhost.h"
+#include "commands.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+#define CH_TICK_MS 10
+#define CH_FULL_SWEEP_MS 500
+
+static const node_opt ch_role_opts[] = {
+	{"listen", 'l', "URL", "address to listen on (default: roles.chanhost.listen of this node)"},
+	{"trace", 0, "FILE", "append one JSON line per channel event to FILE (default: roles.chanhost.trace)"},
+	{NULL, 0, NULL, NULL},
+};
+
+static int ch_conf_int(node_ctx *ctx, const char *key, int def)
+{
+	char path[128];
+	snprintf(path, sizeof path, "roles.chanhost.%s", key);
+	const cJSON *v = node_conf_mine(&ctx->conf, path);
+	return cJSON_IsNumber(v) ? v->valueint : def;
+}
+
+static void ch_limits_get(node_ctx *ctx, ch_limits *lim)
+{
+	lim->max_channels = ch_conf_int(ctx, "max_channels", 100000);
+	lim->max_clients = ch_conf_int(ctx, "max_clients", 100000);
+	lim->sub_buffer = ch_conf_int(ctx, "sub_buffer", 10000);
+	lim->max_park_ms = ch_conf_int(ctx, "max_park_ms", 20000);
+	lim->idle_s = ch_conf_int(ctx, "idle_s", 60);
+	lim->create = !cJSON_IsFalse(node_conf_mine(&ctx->conf, "roles.chanhost.create"));
+}
+
+/* roles.chanhost.channels: [{"name", "kind", "capacity"}], checked by the
+ * config schema; a name given twice with different kinds is an error. */
+static int ch_declare(ch_host *h, node_ctx *ctx, node_err *err)
+{
+	const cJSON *list = node_conf_mine(&ctx->conf, "roles.chanhost.channels");
+	const cJSON *d;
+	cJSON_ArrayForEach(d, list) {
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "name"));
+		const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "kind"));
+		const cJSON *cap = cJSON_GetObjectItemCaseSensitive(d, "capacity");
+		ch_kind kind = CH_ANY2ANY;
+		if (name == NULL || !ch_name_ok(name) || (k && ch_kind_parse(k, &kind) != 0))
+			return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_CONFIG,
+			    "roles.chanhost.channels: each needs a name (A-Z a-z 0-9 . _ : / -) and a kind any2any, one2one, one2any or any2one");
+		ch_chan *ch;
+		int created;
+		int rc = ch_chan_create(h, name, kind, cJSON_IsNumber(cap) ? cap->valueint : 0, 1, &ch, &created, err);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int ch_trace_open(ch_host *h, node_ctx *ctx, const node_args *a, node_err *err)
+{
+	const char *path = node_args_get(a, "trace");
+	if (path == NULL)
+		path = cJSON_GetStringValue(node_conf_mine(&ctx->conf, "roles.chanhost.trace"));
+	if (path == NULL || path[0] == 0)
+		return 0;
+	h->trace = fopen(path, "a");
+	if (h->trace == NULL)
+		return node_err_set(err, NODE_EIO, NODE_ERR_BAD_CONFIG, "cannot open the trace file %s: %m", path);
+	return 0;
+}
+
+static void ch_on_disconnect(uint32_t pipe, void *arg)
+{
+	ch_disconnect(arg, pipe);
+}
+
+typedef struct ch_role {
+	ch_host host;
+	node_server *srv;
+	node_ctx *ctx;
+} ch_role;
+
+static int ch_start(ch_role *r, const node_args *a, node_err *err)
+{
+	node_ctx *ctx = r->ctx;
+	ch_limits lim;
+	ch_limits_get(ctx, &lim);
+	int rc = ch_host_init(&r->host, &lim, err);
+	if (rc == 0)
+		rc = ch_trace_open(&r->host, ctx, a, err);
+	if (rc == 0)
+		rc = ch_declare(&r->host, ctx, err);
+	if (rc != 0)
+		return rc;
+	const char *url = node_args_get(a, "listen");
+	if (url == NULL)
+		url = cJSON_GetStringValue(node_conf_mine(&ctx->conf, "roles.chanhost.listen"));
+	if (url == NULL)
+		url = "tcp://127.0.0.1:7130";
+	node_server_cfg sc = {.url = url, .role = "chanhost", .node = ctx->conf.node, .ops = ch_ops, .arg = &r->host,
+	    .wire = &ctx->wire, .on_disconnect = ch_on_disconnect};
+	rc = node_server_start(&r->srv, &sc, err);
+	if (rc == 0)
+		node_info("listening on %s", node_server_url(r->srv));
+	return rc;
+}
+
+static void ch_fail_all(ch_host *h)
+{
+	ch_lock(h);
+	while (h->parked)
+		ch_waiter_fail(h, h->parked, NODE_ERR_SHUTDOWN, "the channel host is stopping");
+	ch_unlock(h);
+}
+
+static void ch_stop(ch_role *r)
+{
+	if (r->srv) {
+		ch_fail_all(&r->host);
+		node_server_stop(r->srv);
+	}
+	if (r->host.trace) {
+		ch_trace(&r->host, "trace_end", NULL, NULL, -1, 0);
+		fclose(r->host.trace);
+		r->host.trace = NULL;
+	}
+	if (r->host.chans)
+		ch_host_fini(&r->host);
+}
+
+static void ch_loop(ch_role *r)
+{
+	int64_t last_full = node_clock_mono_ms();
+	while (!node_stop_wait(r->ctx->stop, CH_TICK_MS)) {
+		int64_t now = node_clock_mono_ms();
+		int full = now - last_full >= CH_FULL_SWEEP_MS;
+		if (full)
+			last_full = now;
+		ch_lock(&r->host);
+		ch_sweep(&r->host, now, full);
+		ch_trace_flush(&r->host);
+		ch_unlock(&r->host);
+	}
+}
+
+static int ch_role_main(node_ctx *ctx, const node_args *a)
+{
+	ch_role *r = calloc(1, sizeof *r);
+	if (r == NULL) {
+		node_error("cannot start: out of memory");
+		return NODE_EXIT_START;
+	}
+	r->ctx = ctx;
+	node_err err = {0};
+	int status = 0;
+	if (ch_start(r, a, &err) != 0) {
+		node_error("cannot start: %s", err.msg);
+		status = err.rc == NODE_EINVAL || err.rc == NODE_EEXIST ? NODE_EXIT_CONFIG : NODE_EXIT_START;
+	} else {
+		ch_loop(r);
+		node_info("stopping: parked calls are answered \"shutting_down\"");
+	}
+	ch_stop(r);
+	free(r);
+	if (status == 0)
+		node_info("stopped");
+	return status;
+}
+
+const node_cmd node_cmd_chanhost = {
+	.name = "chanhost",
+	.summary = "host named CSP channels and pub/sub topics (PyCSP networked channels)",
+	.synopsis = "[--listen URL] [--trace FILE]",
+	.description =
+	    "Hosts the channels of roles.chanhost.channels and any channel a client names\n"
+	    "(created on first use, any-to-any rendezvous): write, read, poison, retire and\n"
+	    "alternation, parked until they can complete, and publish/subscribe topics.\n"
+	    "`node chan`, `node pub`, `node sub` and the C API <node/csp.h> are its clients;\n"
+	    "node-chanhost(1) says what a completed write guarantees.",
+	.opts = ch_role_opts,
+	.main = ch_role_main,
+	.max_pos = 0,
+	.role = 1,
+};
