@@ -25,5 +25,8 @@ extern const node_cmd node_cmd_rpc;
 extern const node_cmd node_cmd_exec;
 extern const node_cmd node_cmd_call;
 extern const node_cmd node_cmd_token;
+extern const node_cmd node_cmd_chan;
+extern const node_cmd node_cmd_pub;
+extern const node_cmd node_cmd_sub;
 
 #endif
