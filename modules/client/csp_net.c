@@ -44,6 +44,11 @@ struct csp_net_end {
 	pthread_mutex_t lock;  /* guards cl and users: a poison may come from another thread */
 	node_client *cl;       /* this end's own connection */
 	int users;             /* calls on cl right now */
+	/* An alt goes out with the first guard's cid, so the host made ends
+	 * (chan, this cid, dir) for the other guards too: they leave with this
+	 * end. "dir:chan" strings, malloc'd. */
+	char *alt_ends[NET_GUARDS_MAX];
+	int nalt;
 };
 
 /* ---- names and errors ---- */
@@ -321,6 +326,8 @@ int csp_net_end_open(csp_net_chan *c, int dir, const char *proc, csp_net_end **o
 
 static void end_free(csp_net_end *e)
 {
+	for (int i = 0; i < e->nalt; i++)
+		free(e->alt_ends[i]);
 	node_client_close(e->cl);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
@@ -424,16 +431,39 @@ static int end_host_ms(const csp_net_end *e, int64_t deadline)
 	return left < e->chan->park_ms ? (int)left : e->chan->park_ms;
 }
 
+/* Best effort: the host forgets idle cids anyway. */
+static void end_leave(csp_net_end *e, const char *chan, int dir)
+{
+	cJSON *req = end_req(e, "chan.leave"), *reply = NULL;
+	if (req && cJSON_ReplaceItemInObjectCaseSensitive(req, "chan", cJSON_CreateString(chan)) &&
+	    cJSON_AddStringToObject(req, "dir", dir ? "write" : "read"))
+		end_call_once(e, req, NET_LEAVE_MS, &reply, &(node_err){0});
+	cJSON_Delete(req);
+	cJSON_Delete(reply);
+}
+
 void csp_net_end_close(csp_net_end *e)
 {
 	if (e == NULL)
 		return;
-	cJSON *req = end_req(e, "chan.leave"), *reply = NULL;
-	if (req && cJSON_AddStringToObject(req, "dir", e->dir ? "write" : "read"))
-		end_call_once(e, req, NET_LEAVE_MS, &reply, &(node_err){0}); /* best effort: the host forgets idle cids */
-	cJSON_Delete(req);
-	cJSON_Delete(reply);
+	end_leave(e, e->chan->name, e->dir);
+	for (int i = 0; i < e->nalt; i++)
+		end_leave(e, e->alt_ends[i] + 2, e->alt_ends[i][0] == 'w');
 	end_free(e);
+}
+
+/* Remember that an alt of e made the end (g's channel, e's cid, g's dir). */
+static void end_note_alt(csp_net_end *e, const csp_net_end *g)
+{
+	if (g->chan == e->chan && g->dir == e->dir)
+		return;
+	char key[CSP_NET_NAME_MAX + 3];
+	snprintf(key, sizeof key, "%c:%s", g->dir ? 'w' : 'r', g->chan->name);
+	for (int i = 0; i < e->nalt; i++)
+		if (strcmp(e->alt_ends[i], key) == 0)
+			return;
+	if (e->nalt < NET_GUARDS_MAX && (e->alt_ends[e->nalt] = strdup(key)) != NULL)
+		e->nalt++;
 }
 
 /* ---- write ---- */
@@ -481,7 +511,11 @@ static int net_write_chunk(csp_net_end *w, cJSON *vals, int64_t deadline, ncl_er
 	int rc = 0;
 	while (rc == 0 && cJSON_GetArraySize(vals) > 0) {
 		int host_ms = end_host_ms(w, deadline);
-		if (req_num(req, "seq", (double)++w->seq) != 0 || (deadline >= 0 && req_num(req, "timeout_ms", host_ms) != 0)) {
+		/* The caller's limit goes to the host only when it comes before the
+		 * park bound: a host timeout says nothing of the values taken. */
+		int limit = deadline >= 0 && host_ms < w->chan->park_ms;
+		cJSON_DeleteItemFromObjectCaseSensitive(req, "timeout_ms");
+		if (req_num(req, "seq", (double)++w->seq) != 0 || (limit && req_num(req, "timeout_ms", host_ms) != 0)) {
 			rc = net_nomem(err);
 			break;
 		}
@@ -689,6 +723,8 @@ int csp_net_alt(csp_net_end *const *ends, const char *const *values, int n, int 
 	/* One request for all guards: its cid and seq are the first end's, so
 	 * the host sees the guard ends as (chan, that cid). */
 	csp_net_end *e = ends[0];
+	for (int i = 1; i < n; i++)
+		end_note_alt(e, ends[i]);
 	cJSON *req = cJSON_CreateObject();
 	if (req == NULL || !cJSON_AddStringToObject(req, "op", "chan.alt") || !cJSON_AddStringToObject(req, "cid", e->cid) ||
 	    (e->proc[0] && !cJSON_AddStringToObject(req, "proc", e->proc))) {
