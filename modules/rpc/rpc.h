@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/cmd.h"
+#include "core/names.h"
 #include "core/transport.h"
 
 /* JSON-RPC 2.0 error codes: the standard ones, then ours (-32000..-32099,
@@ -189,7 +190,6 @@ void rpc_http_stop(rpc_server *s);
 /* ---- the server ---- */
 
 typedef struct rpc_peer_cache rpc_peer_cache;
-typedef struct rpc_registration rpc_registration;
 typedef struct rpc_http rpc_http;
 typedef struct rpc_plugin rpc_plugin;
 
@@ -209,7 +209,7 @@ struct rpc_server {
 	rpc_object *objects;
 	rpc_pool *pool;
 	rpc_peer_cache *peers;
-	rpc_registration *reg;
+	node_names *reg;          /* NULL when registering nowhere */
 	rpc_http *http;
 	rpc_plugin *plugins;
 	int call_ms;              /* how long a call may take, for the calls it makes */
