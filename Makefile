@@ -69,7 +69,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_PIC := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 LIB_A := $(BUILD)/libnodeclient.a
 LIB_SO := $(BUILD)/libnodeclient.so
-LIB_H := $(BUILD)/include/node/client.h
+LIB_H := $(BUILD)/include/node/client.h $(BUILD)/include/node/csp.h
 # Programs that use the library see only the installed header, as users do.
 EX_SRC := $(sort $(wildcard conf/examples/*.c))
 EX_BIN := $(EX_SRC:conf/examples/%.c=$(BUILD)/examples/%)
@@ -92,9 +92,15 @@ $(LIB_SO): $(LIB_PIC) modules/client/nodeclient.map
 		-Wl,--no-undefined -o $@.0 $(LIB_PIC) $(LDLIBS)
 	ln -sf libnodeclient.so.0 $@
 
-$(LIB_H): modules/client/nodeclient.h
+$(BUILD)/include/node/client.h: modules/client/nodeclient.h
 	@mkdir -p $(dir $@)
 	cp $< $@
+
+# <node/csp.h> includes its neighbour client.h (nodeclient.h in the tree).
+CSP_H_SED := sed 's/^\#include "nodeclient.h"/\#include "client.h"/'
+$(BUILD)/include/node/csp.h: modules/client/nodecsp.h
+	@mkdir -p $(dir $@)
+	$(CSP_H_SED) $< >$@
 
 $(BUILD)/examples/%: conf/examples/%.c $(LIB_A) $(LIB_H)
 	@mkdir -p $(dir $@)
@@ -105,6 +111,11 @@ $(BUILD)/tools/client_test: tests/tools/client_test.c tests/tools/libcheck.h $(L
 	$(CC) $(EX_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
 $(BUILD)/tools/rpc_client: tests/tools/rpc_client.c tests/tools/libcheck.h $(LIB_A) $(LIB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(EX_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+# the CSP API's test and benchmark: users' programs, installed headers only
+$(BUILD)/tools/csp_test $(BUILD)/tools/bench_csp: $(BUILD)/tools/%: tests/tools/%.c tests/tools/libcheck.h $(LIB_A) $(LIB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(EX_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
@@ -174,6 +185,8 @@ install: node lib
 		ln -sf node-task.1 $(DESTDIR)$(PREFIX)/share/man/man1/node-$$c.1; done
 	install -d $(DESTDIR)$(PREFIX)/include/node $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 modules/client/nodeclient.h $(DESTDIR)$(PREFIX)/include/node/client.h
+	$(CSP_H_SED) modules/client/nodecsp.h >$(DESTDIR)$(PREFIX)/include/node/csp.h
+	chmod 644 $(DESTDIR)$(PREFIX)/include/node/csp.h
 	install -m 644 modules/rpc/rpc_plugin.h $(DESTDIR)$(PREFIX)/include/node/rpc_plugin.h
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/libnodeclient.a
 	install -m 755 $(LIB_SO).0 $(DESTDIR)$(PREFIX)/lib/libnodeclient.so.0

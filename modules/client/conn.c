@@ -11,6 +11,7 @@
 
 #include "core/clock.h"
 #include "client/client_int.h"
+#include "client/nodecsp.h"
 #include "core/config.h"
 #include "core/rand.h"
 
@@ -74,6 +75,9 @@ const char *ncl_strerror(int code)
 		[NCL_ECANCEL] = "cancelled by the caller",
 		[NCL_ESTARTED] = "too late: the task has started",
 		[NCL_ERPC] = "the remote method failed",
+		[NCL_EPOISONED] = "the channel is poisoned",
+		[NCL_ERETIRED] = "the channel is retired",
+		[NCL_ECONFLICT] = "conflict: the channel end exists or the channel differs",
 	};
 	if (code < 0 || (size_t)code >= sizeof names / sizeof names[0] || names[code] == NULL)
 		return "unknown error";

@@ -22,7 +22,9 @@
 #ifndef NODE_CSP_H
 #define NODE_CSP_H
 
-#include "client.h"
+/* In the source tree this is nodeclient.h beside it; `make lib` and `make
+ * install` write "client.h" here, the name it has beside node/csp.h. */
+#include "nodeclient.h"
 
 #ifdef __cplusplus
 extern "C" {
