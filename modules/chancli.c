@@ -67,6 +67,10 @@ int chancli_open(node_ctx *ctx, const node_args *a, const char *name, csp_net_ch
 		chancli_warn(ctx, "%s, or give --host URL", err.msg);
 		return NODE_EXIT_CONFIG;
 	}
+	if (err.code == NCL_EINVAL) { /* a URL nng does not know, or not a chanhost's */
+		chancli_warn(ctx, "%s", err.msg);
+		return NODE_EXIT_USAGE;
+	}
 	return chancli_fail(ctx, &err);
 }
 
