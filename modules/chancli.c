@@ -48,6 +48,8 @@ int chancli_fail(const node_ctx *ctx, const ncl_err *err)
 	switch (err->code) {
 	case NCL_ETIMEDOUT:
 		return CHANCLI_EXIT_TIMEOUT;
+	case NCL_EINVAL: /* a URL nng does not know, an address that is not a chanhost's */
+		return NODE_EXIT_USAGE;
 	case NCL_EIO:
 	case NCL_ECLOSED:
 		return NODE_EXIT_TIMEOUT; /* the host could not be reached or went silent */
@@ -67,10 +69,7 @@ int chancli_open(node_ctx *ctx, const node_args *a, const char *name, csp_net_ch
 		chancli_warn(ctx, "%s, or give --host URL", err.msg);
 		return NODE_EXIT_CONFIG;
 	}
-	if (err.code == NCL_EINVAL) { /* a URL nng does not know, or not a chanhost's */
-		chancli_warn(ctx, "%s", err.msg);
-		return NODE_EXIT_USAGE;
-	}
+
 	return chancli_fail(ctx, &err);
 }
 
