@@ -3,7 +3,7 @@
 # names, unknown subcommands, an unknown or wrong host, no chanhost in
 # the cluster file.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/common.inc"
+. "$(dirname "$0")/common.sh"
 start_chanhost
 
 "$NODE" chan create bad --capacity 10 >/dev/null

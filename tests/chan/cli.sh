@@ -2,7 +2,7 @@
 # capacity, --json values, create/delete/list, alt with timeout and skip,
 # one2one conflict, retire.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/common.inc"
+. "$(dirname "$0")/common.sh"
 start_chanhost
 
 # counter | printer: 0..4 then poison; the reader prints them and exits 0

@@ -4,7 +4,7 @@
 # parked readers on one channel with bounded host memory; parked calls
 # outlive the host's park bound (max_park_ms 500: again:true, re-issued).
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/common.inc"
+. "$(dirname "$0")/common.sh"
 start_chanhost '"max_park_ms": 500,'
 
 # poison wakes 3 parked readers and 3 parked writers

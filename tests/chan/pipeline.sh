@@ -2,7 +2,7 @@
 # and into one: every line arrives exactly once (no loss, no duplicate);
 # a rendezvous and a buffered channel; typed lines flow at once.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/common.inc"
+. "$(dirname "$0")/common.sh"
 start_chanhost
 
 N=100000

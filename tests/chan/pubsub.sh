@@ -3,7 +3,7 @@
 # slow subscriber with a small roles.chanhost.sub_buffer loses the oldest
 # messages and is told once how many.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/common.inc"
+. "$(dirname "$0")/common.sh"
 start_chanhost '"sub_buffer": 5,'
 
 topic_field() { # topic_field TOPIC KEY

@@ -1,7 +1,8 @@
-# Shared by tests/chan/*.sh (sourced after ../lib.sh; not .sh, so tests/run.sh
-# does not run it as a test): a cluster file with
+# Shared by tests/chan/*.sh (sourced after ../lib.sh): a cluster file with
 # one chanhost on a free loopback port ($CH, $NODE_CONFIG), started as
-# `start_chanhost [EXTRA ROLE MEMBERS]`, and small helpers.
+# `start_chanhost [EXTRA ROLE MEMBERS]`, and small helpers. tests/run.sh
+# also runs it by itself, where it does nothing.
+command -v free_port >/dev/null 2>&1 || exit 0
 CHPORT=$(free_port)
 CH=tcp://127.0.0.1:$CHPORT
 chan_cluster() { # chan_cluster [EXTRA ROLE MEMBERS, e.g. '"sub_buffer": 5,']
