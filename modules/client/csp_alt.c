@@ -45,12 +45,12 @@ static void unlock_all(csp_local **ls, int m)
 
 /* Try every guard once from start (all locks held): the index of the guard
  * that completed or failed (*rc says which), or -1 when none is ready. */
-static int try_guards(const csp_guard *g, int n, int start, char **copies, char **value, int *rc, csp_wakes *k)
+static int try_guards(const csp_guard *g, int n, int start, char **value, int *rc, csp_wakes *k)
 {
 	for (int j = 0; j < n; j++) {
 		int i = (start + j) % n;
 		csp_local *l = g[i].end->chan->local;
-		*rc = g[i].end->dir == CSP_READ ? csp_local_try_get(l, value, k) : csp_local_try_put(l, &copies[i], k);
+		*rc = g[i].end->dir == CSP_READ ? csp_local_try_get(l, value, k) : csp_local_try_put(l, g[i].value, k);
 		if (*rc != CSP_BLOCK)
 			return i;
 	}
@@ -59,15 +59,13 @@ static int try_guards(const csp_guard *g, int n, int start, char **copies, char 
 }
 
 /* Park on every guard at once and wait: the fired guard or -1 (time is up). */
-static int park_all(const csp_guard *g, int n, char **copies, csp_local **ls, int m, int64_t deadline, char **value,
-    int *rc)
+static int park_all(const csp_guard *g, int n, csp_local **ls, int m, int64_t deadline, char **value, int *rc)
 {
 	csp_waiter w;
 	csp_link links[CSP_ALT_MAX];
 	csp_waiter_init(&w);
 	for (int i = 0; i < n; i++) {
-		links[i] = (csp_link){.w = &w, .value = copies[i], .guard = i};
-		copies[i] = NULL;
+		links[i] = (csp_link){.w = &w, .offer = g[i].value, .guard = i};
 		csp_local_enqueue(g[i].end->chan->local, g[i].end->dir, &links[i]);
 	}
 	unlock_all(ls, m);
@@ -79,7 +77,6 @@ static int park_all(const csp_guard *g, int n, char **copies, csp_local **ls, in
 		pthread_mutex_lock(&l->lock);
 		csp_local_unlink(l, g[i].end->dir, &links[i]);
 		pthread_mutex_unlock(&l->lock);
-		copies[i] = links[i].value; /* NULL for the value a reader took */
 	}
 	*rc = w.rc;
 	*value = w.value;
@@ -89,27 +86,18 @@ static int park_all(const csp_guard *g, int n, char **copies, csp_local **ls, in
 int csp_alt_local(const csp_guard *g, int n, int flags, int timeout_ms, int *fired, char **value, ncl_err *err)
 {
 	csp_local *ls[CSP_ALT_MAX];
-	char *copies[CSP_ALT_MAX] = {NULL};
 	csp_wakes k = {.n = 0};
 	char *got = NULL;
-	int rc = 0;
-	for (int i = 0; i < n; i++)
-		if (g[i].end->dir == CSP_WRITE && (copies[i] = strdup(g[i].value)) == NULL)
-			rc = ncl_set(err, NCL_ENOMEM, "csp_alt: out of memory");
+	int rc;
 	int m = lock_order(g, n, ls);
 	int start = flags & CSP_ALT_PRIORITY ? 0 : (int)(rotation++ % (unsigned)n);
-	int i = -1;
-	if (rc == 0) {
-		lock_all(ls, m);
-		i = try_guards(g, n, start, copies, &got, &rc, &k);
-		if (i >= 0 || (flags & CSP_ALT_SKIP) || timeout_ms == 0)
-			unlock_all(ls, m);
-		else
-			i = park_all(g, n, copies, ls, m, csp_deadline(timeout_ms), &got, &rc);
-	}
+	lock_all(ls, m);
+	int i = try_guards(g, n, start, &got, &rc, &k);
+	if (i >= 0 || (flags & CSP_ALT_SKIP) || timeout_ms == 0)
+		unlock_all(ls, m);
+	else
+		i = park_all(g, n, ls, m, csp_deadline(timeout_ms), &got, &rc);
 	csp_wakes_run(&k);
-	for (int j = 0; j < n; j++)
-		free(copies[j]);
 	*fired = i;
 	if (value != NULL)
 		*value = got;

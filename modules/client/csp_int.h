@@ -44,7 +44,7 @@ typedef struct csp_waiter {
 typedef struct csp_link {
 	csp_waiter *w;
 	struct csp_link *prev, *next;
-	char *value;        /* output guards: the value offered; a taker sets it NULL */
+	const char *offer;  /* output guards: the owner's value, valid while it is parked; takers copy it */
 	int guard;          /* its index in the alt (0 for a plain read or write) */
 	int queued;         /* on its channel's queue (changed under the channel's lock) */
 } csp_link;
@@ -100,11 +100,11 @@ int csp_local_write_many(csp_local *l, const char *const *values, size_t n, int 
 int csp_local_read_many(csp_local *l, char **values, size_t max, size_t *got, int timeout_ms, ncl_err *err);
 
 /* Used by csp_alt.c with l->lock held. Complete one read or write without
- * parking: CSP_DONE (a write consumes *v), CSP_BLOCK, else NCL_EPOISONED or
- * NCL_ERETIRED. */
+ * parking (a write copies v): CSP_DONE, CSP_BLOCK, else NCL_EPOISONED,
+ * NCL_ERETIRED or NCL_ENOMEM. */
 enum { CSP_DONE = 0, CSP_BLOCK = -1 };
 int csp_local_try_get(csp_local *l, char **out, csp_wakes *k);
-int csp_local_try_put(csp_local *l, char **v, csp_wakes *k);
+int csp_local_try_put(csp_local *l, const char *v, csp_wakes *k);
 void csp_local_enqueue(csp_local *l, int dir, csp_link *ln);
 void csp_local_unlink(csp_local *l, int dir, csp_link *ln);
 /* Fill err for a failed op on l (poisoned, retired, timed out after ms). */

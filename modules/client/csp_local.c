@@ -115,25 +115,61 @@ static void fail_all(csp_local *l, int rc, csp_wakes *k)
 
 /* ---- one value, without parking (l->lock held) ---- */
 
-int csp_local_try_put(csp_local *l, char **v, csp_wakes *k)
+/* Values are copied when they move, by whoever moves them: a parked writer
+ * only offers its caller's string (valid while it is parked), and the reader
+ * that takes it copies it in its own thread, where it will also be freed;
+ * malloc and free in one thread stay in its cache, across threads they
+ * contend for the allocator's arena. */
+
+int csp_local_try_put(csp_local *l, const char *v, csp_wakes *k)
 {
 	if (l->poisoned)
 		return NCL_EPOISONED;
 	if (l->retired)
 		return NCL_ERETIRED;
+	if (l->rq == NULL && l->count == l->cap)
+		return CSP_BLOCK; /* the common wait: no copy made and dropped */
+	char *copy = strdup(v);
+	if (copy == NULL)
+		return NCL_ENOMEM;
 	csp_link *r = take_partner(l, CSP_READ);
 	if (r != NULL) {
-		r->w->value = *v;
-		*v = NULL;
+		r->w->value = copy;
 		fire(r, 0, k);
 		return CSP_DONE;
 	}
 	if (l->count < l->cap) {
-		l->buf[(l->head + l->count++) % l->cap] = *v;
-		*v = NULL;
+		l->buf[(l->head + l->count++) % l->cap] = copy;
 		return CSP_DONE;
 	}
+	free(copy); /* every parked reader had gone elsewhere */
 	return CSP_BLOCK;
+}
+
+/* A copy of the oldest parked writer's value, which is then done: CSP_DONE,
+ * CSP_BLOCK when none is parked, NCL_ENOMEM (the writer hears it too). */
+static int take_writer(csp_local *l, char **out, csp_wakes *k)
+{
+	csp_link *head = l->wq;
+	if (head == NULL)
+		return CSP_BLOCK;
+	char *copy = strdup(head->offer); /* before claiming: nothing to undo */
+	if (copy == NULL)
+		return NCL_ENOMEM;
+	csp_link *w = take_partner(l, CSP_WRITE);
+	if (w != head) { /* the head was stale: rare */
+		free(copy);
+		copy = w != NULL ? strdup(w->offer) : NULL;
+		if (w == NULL)
+			return CSP_BLOCK;
+		if (copy == NULL) {
+			fire(w, NCL_ENOMEM, k);
+			return NCL_ENOMEM;
+		}
+	}
+	*out = copy;
+	fire(w, 0, k);
+	return CSP_DONE;
 }
 
 int csp_local_try_get(csp_local *l, char **out, csp_wakes *k)
@@ -146,36 +182,26 @@ int csp_local_try_get(csp_local *l, char **out, csp_wakes *k)
 		l->head = (l->head + 1) % l->cap;
 		l->count--;
 		/* a writer parked on the full buffer gets its value in now */
-		csp_link *w = take_partner(l, CSP_WRITE);
-		if (w != NULL) {
-			l->buf[(l->head + l->count++) % l->cap] = w->value;
-			w->value = NULL;
-			fire(w, 0, k);
-		}
+		char *v;
+		if (take_writer(l, &v, k) == CSP_DONE)
+			l->buf[(l->head + l->count++) % l->cap] = v;
 		return CSP_DONE;
 	}
-	csp_link *w = take_partner(l, CSP_WRITE);
-	if (w != NULL) {
-		*out = w->value;
-		w->value = NULL;
-		fire(w, 0, k);
-		return CSP_DONE;
-	}
-	return l->retired ? NCL_ERETIRED : CSP_BLOCK;
+	int rc = take_writer(l, out, k);
+	if (rc == CSP_BLOCK && l->retired)
+		return NCL_ERETIRED;
+	return rc;
 }
 
 /* ---- parking one read or write ---- */
 
 /* With l->lock held, after a try said CSP_BLOCK: park, unlock, wait. A write
- * gives *v to its link and gets it back when nobody took it (so the caller
- * frees it); a read gets the value in *v. */
-static int park_one(csp_local *l, int dir, char **v, int64_t deadline)
+ * offers v; a read gets the value in *out. */
+static int park_one(csp_local *l, int dir, const char *v, char **out, int64_t deadline)
 {
 	csp_waiter w;
 	csp_waiter_init(&w);
-	csp_link ln = {.w = &w, .value = dir == CSP_WRITE ? *v : NULL};
-	if (dir == CSP_WRITE)
-		*v = NULL;
+	csp_link ln = {.w = &w, .offer = v};
 	csp_local_enqueue(l, dir, &ln);
 	pthread_mutex_unlock(&l->lock);
 	int in = csp_park(&w, deadline);
@@ -183,17 +209,13 @@ static int park_one(csp_local *l, int dir, char **v, int64_t deadline)
 		pthread_mutex_lock(&l->lock);
 		csp_local_unlink(l, dir, &ln);
 		pthread_mutex_unlock(&l->lock);
-		if (dir == CSP_WRITE)
-			*v = ln.value;
 		return NCL_ETIMEDOUT;
 	}
 	if (!in)
 		csp_park(&w, -1); /* a partner won it and is filling it in */
 	/* whoever fired the link unlinked it */
-	if (dir == CSP_WRITE)
-		*v = ln.value;
-	else
-		*v = w.value;
+	if (out != NULL)
+		*out = w.value;
 	return w.rc;
 }
 
@@ -214,23 +236,19 @@ int csp_local_fail(csp_local *l, int rc, const char *op, int ms, ncl_err *err)
 
 /* ---- the operations ---- */
 
-/* Write one value (copied here): 0 or an NCL_E* code. */
+/* Write one value: 0 or an NCL_E* code. */
 static int put_one(csp_local *l, const char *value, int64_t deadline, int nowait)
 {
-	char *v = strdup(value);
-	if (v == NULL)
-		return NCL_ENOMEM;
 	csp_wakes k = {.n = 0};
 	pthread_mutex_lock(&l->lock);
-	int rc = csp_local_try_put(l, &v, &k);
+	int rc = csp_local_try_put(l, value, &k);
 	if (rc == CSP_BLOCK && nowait)
 		rc = NCL_ETIMEDOUT;
 	if (rc == CSP_BLOCK)
-		rc = park_one(l, CSP_WRITE, &v, deadline); /* unlocks */
+		rc = park_one(l, CSP_WRITE, value, NULL, deadline); /* unlocks */
 	else
 		pthread_mutex_unlock(&l->lock);
 	csp_wakes_run(&k);
-	free(v); /* NULL when a reader or the buffer took it */
 	return rc;
 }
 
@@ -258,7 +276,7 @@ int csp_local_read_many(csp_local *l, char **values, size_t max, size_t *got, in
 	else if (timeout_ms == 0) {
 		pthread_mutex_unlock(&l->lock);
 		rc = NCL_ETIMEDOUT;
-	} else if ((rc = park_one(l, CSP_READ, &values[0], csp_deadline(timeout_ms))) == 0)
+	} else if ((rc = park_one(l, CSP_READ, NULL, &values[0], csp_deadline(timeout_ms))) == 0)
 		n = 1;
 	csp_wakes_run(&k);
 	*got = n;

@@ -58,5 +58,6 @@ script tasks_memory.sh
 script tasks_overhead.sh
 script map.sh
 script rpc.sh
+bench bench_csp
 
 exit "$status"
