@@ -192,7 +192,7 @@ install: node lib
 	install -m 755 $(LIB_SO).0 $(DESTDIR)$(PREFIX)/lib/libnodeclient.so.0
 	ln -sf libnodeclient.so.0 $(DESTDIR)$(PREFIX)/lib/libnodeclient.so
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
-		'Name: nodeclient' 'Description: C client library of node clusters: futures, map, map-reduce' \
+		'Name: nodeclient' 'Description: C client library of node clusters: futures, map, map-reduce, remote objects, CSP channels' \
 		'Version: $(VERSION)' 'Requires.private: libcjson liblz4' 'Cflags: -I$${includedir}' \
 		'Libs: -L$${libdir} -lnodeclient' 'Libs.private: -lnng -lmbedtls -lmbedx509 -lmbedcrypto -lpthread -lm -ldl' \
 		>$(DESTDIR)$(PREFIX)/lib/pkgconfig/nodeclient.pc

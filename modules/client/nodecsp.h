@@ -45,7 +45,8 @@ typedef struct csp_chan csp_chan;
 typedef struct csp_end csp_end;
 
 /* A local channel: capacity 0 is a rendezvous (a write returns when a
- * reader has taken the value), > 0 a buffer of that many values. */
+ * reader has taken the value), > 0 a buffer of that many values (at most
+ * 16777216). name: at most 200 bytes, for messages and traces; NULL: "chanN". */
 int csp_chan_local(csp_chan **out, const char *name, csp_kind kind, int capacity, ncl_err *err);
 
 /* A channel of a channel host. where: a URL (tcp://host:7130), or NULL to
@@ -68,15 +69,18 @@ void csp_end_close(csp_end *e);
 int csp_write(csp_end *w, const char *value, int timeout_ms, ncl_err *err);
 int csp_read(csp_end *r, char **value, int timeout_ms, ncl_err *err);
 /* Batches, for streams: write n values in order (returns when all were
- * taken or buffered); read up to max values available at once (at least 1,
- * waits for the first). On a networked channel each is one message. */
+ * taken or buffered; when the time runs out, the ones before may have been
+ * taken); read up to max values available at once (at least 1, waits for
+ * the first). On a networked channel each is one message. */
 int csp_write_many(csp_end *w, const char *const *values, size_t n, int timeout_ms, ncl_err *err);
 int csp_read_many(csp_end *r, char **values, size_t max, size_t *got, int timeout_ms, ncl_err *err);
 
 /* Poison the end's channel: every parked and later op on it fails NCL_EPOISONED. */
 int csp_poison(csp_end *e, ncl_err *err);
-/* This end leaves for good; when the last end of its side retired, the other
- * side gets NCL_ERETIRED. The end is freed. */
+/* This end leaves for good; when the last live end of its side retired, the
+ * channel is retired for good: writes fail NCL_ERETIRED, reads get the
+ * buffered values and then NCL_ERETIRED, parked ends are woken with it.
+ * The end is freed. */
 int csp_retire(csp_end *e, ncl_err *err);
 
 /* ---- alternation ---- */
@@ -93,8 +97,10 @@ enum { CSP_ALT_FAIR = 0, CSP_ALT_PRIORITY = 1, CSP_ALT_SKIP = 2 };
  * flags: CSP_ALT_PRIORITY chooses the first ready guard in order (else
  * fairly); CSP_ALT_SKIP returns at once with *fired = -1 when none is ready.
  * timeout_ms >= 0: *fired = -1 when none became ready in time (returns 0).
- * All guards' channels must be local, or all on one channel host
- * (else NCL_EINVAL). At most 64 guards. */
+ * A guard whose channel is poisoned or retired counts as ready: the call
+ * returns NCL_EPOISONED or NCL_ERETIRED with *fired naming it. value may be
+ * NULL (a value read is then dropped). All guards' channels must be local,
+ * or all on one channel host (else NCL_EINVAL). At most 64 guards. */
 int csp_alt(const csp_guard *guards, int n, int flags, int timeout_ms, int *fired, char **value, ncl_err *err);
 
 /* ---- processes ---- */
@@ -108,7 +114,8 @@ typedef struct csp_spec {
 	void *arg;
 } csp_spec;
 
-/* Run the processes as threads at once and wait for all. */
+/* Run the processes as threads at once and wait for all. Every thread is
+ * made before any process runs: if one cannot be, none runs (NCL_ENOMEM). */
 int csp_parallel(const csp_spec *procs, int n, ncl_err *err);
 /* Run them one after the other in the calling thread. */
 int csp_sequence(const csp_spec *procs, int n, ncl_err *err);
