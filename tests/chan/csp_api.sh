@@ -49,6 +49,12 @@ CH2=tcp://127.0.0.1:$(free_port)
 start host2 "$NODE" chanhost --listen "$CH2"
 wait_for "$T/host2.log" 'listening on' || { fail "second chanhost did not start"; finish; }
 
+"$TOOLS/csp_test" "$T/net.trace" "$CH" >"$T/net.out" 2>&1
+rc=$?
+grep '^ok: network\|^ok: an alt mixing' "$T/net.out"
+grep '^FAIL' "$T/net.out" | while IFS= read -r line; do echo "$line" >&2; done
+check "csp_test with a host: networked alt and the mixed-alt refusal pass" [ $rc = 0 ] && [ "$(grep -c '^ok: network\|^ok: an alt mixing' "$T/net.out")" = 3 ]
+
 timeout 30 "$EX/counter_printer" --host "$CH" --trace "$T/cpn.trace" >"$T/cpn.out" 2>"$T/cpn.err"
 check "counter_printer --host $CH prints '0 1 2 3 4'" [ $? = 0 ] && [ "$(cat "$T/cpn.out")" = "0 1 2 3 4" ]
 [ -s "$T/cpn.err" ] && cat "$T/cpn.err" >&2

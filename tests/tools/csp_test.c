@@ -6,7 +6,9 @@
  * messages. Prints "ok:"/"FAIL:" lines (tests/client/csp.sh relays them);
  * exits 1 when a check failed. Every wait is bounded.
  *
- *   csp_test [TRACE_FILE]    (default: a file under /tmp, removed after) */
+ *   csp_test [TRACE_FILE [HOST_URL]]   (default: a file under /tmp, removed after)
+ * With HOST_URL (a running `node chanhost`), also an alt over two of its
+ * channels and the refusal of an alt that mixes local and networked. */
 #define _POSIX_C_SOURCE 200809L
 #include <node/csp.h>
 
@@ -592,6 +594,59 @@ static void test_trace(const char *path)
 	check(rc == NCL_EIO && strstr(e.msg, "/nonexistent-dir/x"), "trace to a bad path: NCL_EIO (%s)", e.msg);
 }
 
+/* ---- networked: alt through the host, and a mix refused (with a host URL) ---- */
+
+static void net_writer(csp_proc *self, void *arg)
+{
+	csp_end *w = end(arg, 1);
+	ncl_err e;
+	(void)self;
+	if (csp_write(w, "{\"n\": 7}", WAIT_MS, &e) != 0)
+		printf("note: net write: %s\n", e.msg);
+	csp_end_close(w);
+}
+
+static void net_alt(csp_proc *self, void *arg)
+{
+	csp_chan **c = arg;
+	csp_end *x = end(c[0], 0), *y = end(c[1], 0), *l = end(c[2], 0);
+	ncl_err e;
+	char *v = NULL;
+	int fired = 99;
+	(void)self;
+	csp_guard g[2] = {{y, NULL}, {x, NULL}};
+	int rc = csp_alt(g, 2, 0, WAIT_MS, &fired, &v, &e);
+	check(rc == 0 && fired == 1 && v && strstr(v, "7"), "networked alt over two channels of one host fires the written one (%s)",
+	    rc ? e.msg : v);
+	free(v);
+	rc = csp_alt(g, 2, CSP_ALT_SKIP, -1, &fired, &v, &e);
+	check(rc == 0 && fired == -1, "networked alt with skip and nothing ready: fired -1 (%s)", rc ? e.msg : "ok");
+	csp_guard mix[2] = {{x, NULL}, {l, NULL}};
+	rc = csp_alt(mix, 2, 0, 0, &fired, &v, &e);
+	check(rc == NCL_EINVAL && strstr(e.msg, "mix"), "an alt mixing local and networked guards: NCL_EINVAL (%s)", e.msg);
+	csp_end_close(x);
+	csp_end_close(y);
+	csp_end_close(l);
+}
+
+static void test_net(const char *url)
+{
+	char a[64], b[64];
+	csp_chan *c[3];
+	ncl_err e;
+	snprintf(a, sizeof a, "csp_test.%ld.x", (long)getpid());
+	snprintf(b, sizeof b, "csp_test.%ld.y", (long)getpid());
+	if (csp_chan_net(&c[0], a, url, NULL, &e) != 0 || csp_chan_net(&c[1], b, url, NULL, &e) != 0) {
+		check(0, "csp_chan_net %s: %s", url, e.msg);
+		return;
+	}
+	c[2] = chan("local", CSP_ANY2ANY, 0);
+	csp_spec ps[] = {{"alt", net_alt, c}, {"writer", net_writer, c[0]}};
+	csp_parallel(ps, 2, &e);
+	for (int i = 0; i < 3; i++)
+		csp_chan_free(c[i]);
+}
+
 int main(int argc, char **argv)
 {
 	char path[256];
@@ -614,6 +669,8 @@ int main(int argc, char **argv)
 	test_trace(path);
 	if (argc < 2)
 		unlink(path);
+	if (argc > 2)
+		test_net(argv[2]);
 	printf("%s\n", fails ? "some checks failed" : "all checks passed");
 	return fails != 0;
 }
