@@ -35,6 +35,7 @@ const node_cmd *const node_cmds[] = {
 	&node_cmd_chan,
 	&node_cmd_pub,
 	&node_cmd_sub,
+	&node_cmd_chanhost,
 	&node_cmd_ping,
 	&node_cmd_config,
 	NULL,

@@ -28,5 +28,6 @@ extern const node_cmd node_cmd_token;
 extern const node_cmd node_cmd_chan;
 extern const node_cmd node_cmd_pub;
 extern const node_cmd node_cmd_sub;
+extern const node_cmd node_cmd_chanhost;
 
 #endif
