@@ -270,6 +270,9 @@ static int ch_guards_check(const cJSON *guards, node_err *err)
 		if (!cJSON_IsObject(g) || ch_str(g, "chan", 1, ch_name_ok, CH_NAME_WHAT, &name, err) != 0)
 			return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_ARGS,
 			    "guards[%d]: expected {\"chan\": NAME, \"read\": true} or {\"chan\": NAME, \"write\": VALUE}", i);
+		const char *gcid;
+		if (ch_str(g, "cid", 0, ch_cid_ok, CH_CID_WHAT, &gcid, err) != 0)
+			return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_ARGS, "guards[%d].cid: expected %s", i, CH_CID_WHAT);
 		int rd = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "read"));
 		int wr = cJSON_GetObjectItemCaseSensitive(g, "write") != NULL;
 		if (rd == wr)
@@ -279,16 +282,21 @@ static int ch_guards_check(const cJSON *guards, node_err *err)
 	return 0;
 }
 
-/* Channels, ends and offered values of an alternation; 1 after answering. */
+/* Channels, ends and offered values of an alternation; 1 after answering.
+ * A guard is the end (chan, its own cid or the alternation's, dir): a
+ * process alternating over ends it already has does not make new ones. */
 static int ch_alt_setup(ch_host *h, ch_waiter *w, ch_client *cl, cJSON *guards, const char *proc)
 {
 	int i = 0;
 	for (cJSON *g = guards->child; g; g = g->next, i++) {
 		node_err e = {0};
 		const char *name = cJSON_GetObjectItemCaseSensitive(g, "chan")->valuestring;
+		const char *gcid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(g, "cid"));
 		int dir = cJSON_GetObjectItemCaseSensitive(g, "write") ? CH_WRITE : CH_READ;
 		ch_chan *ch = NULL;
-		if (ch_chan_get(h, name, 1, &ch, &e) != 0 || ch_end_join(h, cl, ch, dir, proc, &e) != 0) {
+		ch_client *owner = cl;
+		if ((gcid && ch_client_get(h, gcid, &owner, &e) != 0) || ch_chan_get(h, name, 1, &ch, &e) != 0 ||
+		    ch_end_join(h, owner, ch, dir, proc, &e) != 0) {
 			ch_waiter_fail(h, w, e.code, "%s", e.msg);
 			return 1;
 		}

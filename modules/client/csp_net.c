@@ -44,11 +44,6 @@ struct csp_net_end {
 	pthread_mutex_t lock;  /* guards cl and users: a poison may come from another thread */
 	node_client *cl;       /* this end's own connection */
 	int users;             /* calls on cl right now */
-	/* An alt goes out with the first guard's cid, so the host made ends
-	 * (chan, this cid, dir) for the other guards too: they leave with this
-	 * end. "dir:chan" strings, malloc'd. */
-	char *alt_ends[NET_GUARDS_MAX];
-	int nalt;
 };
 
 /* ---- names and errors ---- */
@@ -326,8 +321,6 @@ int csp_net_end_open(csp_net_chan *c, int dir, const char *proc, csp_net_end **o
 
 static void end_free(csp_net_end *e)
 {
-	for (int i = 0; i < e->nalt; i++)
-		free(e->alt_ends[i]);
 	node_client_close(e->cl);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
@@ -447,23 +440,7 @@ void csp_net_end_close(csp_net_end *e)
 	if (e == NULL)
 		return;
 	end_leave(e, e->chan->name, e->dir);
-	for (int i = 0; i < e->nalt; i++)
-		end_leave(e, e->alt_ends[i] + 2, e->alt_ends[i][0] == 'w');
 	end_free(e);
-}
-
-/* Remember that an alt of e made the end (g's channel, e's cid, g's dir). */
-static void end_note_alt(csp_net_end *e, const csp_net_end *g)
-{
-	if (g->chan == e->chan && g->dir == e->dir)
-		return;
-	char key[CSP_NET_NAME_MAX + 3];
-	snprintf(key, sizeof key, "%c:%s", g->dir ? 'w' : 'r', g->chan->name);
-	for (int i = 0; i < e->nalt; i++)
-		if (strcmp(e->alt_ends[i], key) == 0)
-			return;
-	if (e->nalt < NET_GUARDS_MAX && (e->alt_ends[e->nalt] = strdup(key)) != NULL)
-		e->nalt++;
 }
 
 /* ---- write ---- */
@@ -674,6 +651,8 @@ static int net_guards(csp_net_end *const *ends, const char *const *values, int n
 			cJSON_Delete(gs);
 			return net_nomem(err);
 		}
+		/* The guard is that end at the host, not a new one of the alt's cid. */
+		cJSON_AddStringToObject(g, "cid", ends[i]->cid);
 		if (values[i] == NULL) {
 			cJSON_AddBoolToObject(g, "read", 1);
 		} else if ((v = cJSON_ParseWithOpts(values[i], NULL, 1)) != NULL) {
@@ -720,11 +699,9 @@ int csp_net_alt(csp_net_end *const *ends, const char *const *values, int n, int 
 	int rc = net_guards(ends, values, n, &gs, err);
 	if (rc != 0)
 		return rc;
-	/* One request for all guards: its cid and seq are the first end's, so
-	 * the host sees the guard ends as (chan, that cid). */
+	/* One request for all guards: its cid and seq are the first end's; each
+	 * guard names its own end's cid. */
 	csp_net_end *e = ends[0];
-	for (int i = 1; i < n; i++)
-		end_note_alt(e, ends[i]);
 	cJSON *req = cJSON_CreateObject();
 	if (req == NULL || !cJSON_AddStringToObject(req, "op", "chan.alt") || !cJSON_AddStringToObject(req, "cid", e->cid) ||
 	    (e->proc[0] && !cJSON_AddStringToObject(req, "proc", e->proc))) {

@@ -68,6 +68,7 @@ wait_until 10 waiting_is a3 readers_waiting 1
 out=$(timeout 10 "$NODE" chan alt a1 a3=given --priority); rc=$?
 wait $R
 check "alt output guard writes its value" [ "$out" = a3 ] && [ "$(cat $T/a3)" = given ]
+check "alt guards are the command's own ends: none left behind" [ "$(chan_field a2 readers)" = 0 ] && [ "$(chan_field a1 readers)" = 0 ]
 
 # one2one: a second writer end is a conflict
 "$NODE" chan create o2o --kind one2one >/dev/null
