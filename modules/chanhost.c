@@ -3,6 +3,7 @@
  * settings, declares the cluster file's channels, starts the server and
  * ticks time limits, the trace and the name server registration; the
  * channels themselves are in modules/chanhost/. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,9 @@
 #include "chanhost/chanhost.h"
 #include "commands.h"
 #include "core/clock.h"
+#include "core/discover.h"
 #include "core/log.h"
+#include "core/names.h"
 
 #define CH_TICK_MS 10
 #define CH_FULL_SWEEP_MS 500
@@ -18,6 +21,8 @@
 static const node_opt ch_role_opts[] = {
 	{"listen", 'l', "URL", "address to listen on (default: roles.chanhost.listen of this node)"},
 	{"trace", 0, "FILE", "append one JSON line per channel event to FILE (default: roles.chanhost.trace)"},
+	{"nameserver", 0, "URL", "name server to register channel/NAME at; \"auto\" finds one by broadcast; \"\" registers nowhere"},
+	{"replace", 0, NULL, "take over channel names another host registered"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -84,7 +89,107 @@ typedef struct ch_role {
 	ch_host host;
 	node_server *srv;
 	node_ctx *ctx;
+	node_names *names;       /* NULL: registers nowhere */
+	pthread_t names_thread;  /* ticks names: registering many must not delay time limits */
+	int names_started;
+	node_stop names_stop;
 } ch_role;
+
+/* ---- channel/NAME at the name server ---- */
+
+static void ch_name_of(const ch_chan *ch, char *out, size_t n)
+{
+	snprintf(out, n, "channel/%s", ch->name);
+}
+
+static void ch_on_create(const ch_chan *ch, void *arg)
+{
+	ch_role *r = arg;
+	char name[CH_NAME_MAX + 16];
+	ch_name_of(ch, name, sizeof name);
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(meta, "kind", "channel");
+	cJSON_AddStringToObject(meta, "channel_kind", ch_kind_name(ch->kind));
+	cJSON_AddNumberToObject(meta, "capacity", ch->capacity);
+	node_err e = {0};
+	if (node_names_add(r->names, name, meta, &e) != 0)
+		node_warn("%s will not be found by name: %s", name, e.msg);
+	cJSON_Delete(meta);
+}
+
+static void ch_on_delete(const ch_chan *ch, void *arg)
+{
+	ch_role *r = arg;
+	char name[CH_NAME_MAX + 16];
+	ch_name_of(ch, name, sizeof name);
+	node_names_drop(r->names, name);
+}
+
+static void ch_add_existing(void *v, void *arg)
+{
+	ch_on_create(v, arg);
+}
+
+static void *ch_names_loop(void *arg)
+{
+	ch_role *r = arg;
+	node_log_set_role("chanhost");
+	node_err e = {0};
+	while (!node_stop_wait(&r->names_stop, 200))
+		while (node_names_tick(r->names, &e) == NODE_EEXIST)
+			node_error("%s", e.msg);
+	return NULL;
+}
+
+static int ch_names_url(ch_role *r, const node_args *a, char *url, size_t n, node_err *err)
+{
+	const char *flag = node_args_get(a, "nameserver");
+	if (flag == NULL)
+		flag = cJSON_GetStringValue(node_conf_mine(&r->ctx->conf, "roles.chanhost.nameserver"));
+	url[0] = 0;
+	if (flag && flag[0] == 0)
+		return 0; /* registers nowhere, on purpose */
+	node_err e = {0};
+	if (node_nameserver_url(&r->ctx->conf, flag, url, n, &e) != 0) {
+		url[0] = 0;
+		if (flag) { /* asked for one by name: that must work */
+			*err = e;
+			return e.rc;
+		}
+		node_debug("no name server: %s", e.msg);
+	}
+	return 0;
+}
+
+/* Register every channel, those declared now and those made later. A
+ * declared channel another host holds fails the start, as for rpc. */
+static int ch_names_start(ch_role *r, const node_args *a, node_err *err)
+{
+	char url[1024];
+	int rc = ch_names_url(r, a, url, sizeof url, err);
+	if (rc != 0 || url[0] == 0)
+		return rc;
+	node_names_cfg nc = {.nameserver = url, .wire = &r->ctx->wire, .address = node_server_url(r->srv),
+	    .ttl_s = ch_conf_int(r->ctx, "ttl_s", 10),
+	    .replace = node_args_get(a, "replace") != NULL || cJSON_IsTrue(node_conf_mine(&r->ctx->conf, "roles.chanhost.replace")),
+	    .timeout_ms = r->ctx->timeout_ms, .max_names = (size_t)r->host.lim.max_channels, .budget_ms = 100, .quiet = 1};
+	if ((rc = node_names_open(&r->names, &nc, err)) != 0)
+		return rc;
+	ch_lock(&r->host);
+	ch_table_each(r->host.chans, ch_add_existing, r);
+	r->host.on_create = ch_on_create;
+	r->host.on_delete = ch_on_delete;
+	r->host.hook_arg = r;
+	ch_unlock(&r->host);
+	if ((rc = node_names_tick(r->names, err)) != 0)
+		return rc;
+	node_info("channels register at the name server %s as channel/NAME", url);
+	node_stop_init(&r->names_stop);
+	if (pthread_create(&r->names_thread, NULL, ch_names_loop, r) != 0)
+		return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "cannot start a thread");
+	r->names_started = 1;
+	return 0;
+}
 
 static int ch_start(ch_role *r, const node_args *a, node_err *err)
 {
@@ -106,9 +211,10 @@ static int ch_start(ch_role *r, const node_args *a, node_err *err)
 	node_server_cfg sc = {.url = url, .role = "chanhost", .node = ctx->conf.node, .ops = ch_ops, .arg = &r->host,
 	    .wire = &ctx->wire, .on_disconnect = ch_on_disconnect};
 	rc = node_server_start(&r->srv, &sc, err);
-	if (rc == 0)
-		node_info("listening on %s", node_server_url(r->srv));
-	return rc;
+	if (rc != 0)
+		return rc;
+	node_info("listening on %s", node_server_url(r->srv));
+	return ch_names_start(r, a, err);
 }
 
 static void ch_fail_all(ch_host *h)
@@ -119,12 +225,18 @@ static void ch_fail_all(ch_host *h)
 	ch_unlock(h);
 }
 
+/* Names go last: the server's handlers may add them until it stopped. */
 static void ch_stop(ch_role *r)
 {
+	if (r->names_started) {
+		node_stop_request(&r->names_stop);
+		pthread_join(r->names_thread, NULL);
+	}
 	if (r->srv) {
 		ch_fail_all(&r->host);
 		node_server_stop(r->srv);
 	}
+	node_names_close(r->names);
 	if (r->host.trace) {
 		ch_trace(&r->host, "trace_end", NULL, NULL, -1, 0);
 		fclose(r->host.trace);
@@ -176,7 +288,7 @@ static int ch_role_main(node_ctx *ctx, const node_args *a)
 const node_cmd node_cmd_chanhost = {
 	.name = "chanhost",
 	.summary = "host named CSP channels and pub/sub topics (PyCSP networked channels)",
-	.synopsis = "[--listen URL] [--trace FILE]",
+	.synopsis = "[--listen URL] [--trace FILE] [--nameserver URL|auto] [--replace]",
 	.description =
 	    "Hosts the channels of roles.chanhost.channels and any channel a client names\n"
 	    "(created on first use, any-to-any rendezvous): write, read, poison, retire and\n"

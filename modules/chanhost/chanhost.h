@@ -12,7 +12,7 @@
 
 #include "core/transport.h"
 
-#define CH_NAME_MAX 200
+#define CH_NAME_MAX 192 /* "channel/NAME" fits the name server's 200 */
 #define CH_CID_MAX 64
 #define CH_PROC_MAX 100
 #define CH_GUARDS_MAX 64

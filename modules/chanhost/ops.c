@@ -65,7 +65,7 @@ static int ch_int(const cJSON *req, const char *key, long long min, long long ma
 	return 0;
 }
 
-#define CH_NAME_WHAT "1 to 200 characters of A-Z a-z 0-9 . _ : / -"
+#define CH_NAME_WHAT "1 to 192 characters of A-Z a-z 0-9 . _ : / -"
 #define CH_CID_WHAT "1 to 64 characters of A-Z a-z 0-9 . _ : -"
 
 typedef struct ch_args {

@@ -26,7 +26,7 @@
 #include "client/nodecsp.h"
 
 #define CSP_ALT_MAX 64     /* guards of one alt at most (as the channel host's limit) */
-#define CSP_NAME_MAX 200   /* a channel name at most (the host's limit) */
+#define CSP_NAME_MAX 192   /* a channel name at most (the host's limit: channel/NAME fits the name server) */
 #define CSP_PROC_MAX 100   /* a process name at most (the host's limit) */
 
 enum { CSP_READ = 0, CSP_WRITE = 1 };

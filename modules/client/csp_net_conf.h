@@ -9,7 +9,7 @@
 #include "client/csp_net.h"
 #include "core/config.h"
 
-#define CSP_NET_NAME_MAX 200 /* bytes in a channel or topic name */
+#define CSP_NET_NAME_MAX 192 /* bytes in a channel or topic name */
 
 /* 1 when name is 1-200 bytes of [A-Za-z0-9._:/-] (channels and topics). */
 int csp_net_name_ok(const char *name);
