@@ -183,6 +183,7 @@ install: node lib
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 	for c in submit result status revoke queues workers dead; do \
 		ln -sf node-task.1 $(DESTDIR)$(PREFIX)/share/man/man1/node-$$c.1; done
+	ln -sf node-pub.1 $(DESTDIR)$(PREFIX)/share/man/man1/node-sub.1
 	install -d $(DESTDIR)$(PREFIX)/include/node $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 modules/client/nodeclient.h $(DESTDIR)$(PREFIX)/include/node/client.h
 	$(CSP_H_SED) modules/client/nodecsp.h >$(DESTDIR)$(PREFIX)/include/node/csp.h

@@ -2,7 +2,7 @@
  * one2one...), parked reads, writes and alternations, and pub/sub topics.
  * One lock guards everything; replies are collected under it and sent
  * after it (encoding and signing a reply is the slow part). The protocol is
- * in doc/chan-protocol.md and node-protocol(7). */
+ * in node-protocol(7), section CHANNEL HOST. */
 #ifndef NODE_CHANHOST_H
 #define NODE_CHANHOST_H
 

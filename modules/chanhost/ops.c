@@ -1,4 +1,4 @@
-/* The channel host's protocol (doc/chan-protocol.md, node-protocol(7)):
+/* The channel host's protocol (node-protocol(7), section CHANNEL HOST):
  * each op checks its fields, then acts under the host lock. Reads, writes
  * and alternations carry a client id and sequence number, so a request a
  * client repeats after a dropped connection gets the first answer again. */

@@ -1,4 +1,4 @@
-/* Networked channel ends: the client of `node chanhost` (doc/chan-protocol.md).
+/* Networked channel ends: the client of `node chanhost` (node-protocol(7), section CHANNEL HOST).
  * Each end has its own cid, seq and connection; a request whose connection
  * broke or went silent is re-sent with the same seq, so the host's per-cid
  * reply cache makes it happen once; a parked op answered again:true goes on

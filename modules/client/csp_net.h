@@ -1,6 +1,6 @@
 /* Networked channel ends of the CSP API (csp.c dispatches to these for
  * channels hosted by `node chanhost`): the chanhost protocol client, with
- * its cid/seq retries, in doc/chan-protocol.md. Internal to libnodeclient
+ * its cid/seq retries, in node-protocol(7), section CHANNEL HOST. Internal to libnodeclient
  * and used by `node chan` (modules/chan.c). */
 #ifndef NODE_CSP_NET_H
 #define NODE_CSP_NET_H

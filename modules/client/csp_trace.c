@@ -1,4 +1,4 @@
-/* The CSP trace: one JSON object per line (doc/chan-protocol.md, "Trace
+/* The CSP trace: one JSON object per line (node-protocol(7) (CHANNEL HOST), "Trace
  * lines") for every channel and process event of this process, to the file
  * of csp_trace_start or $NODE_CSP_TRACE. Each line is one write(2) under a
  * lock, so lines never interleave and their seq is their order. */

@@ -159,6 +159,7 @@ const char node_conf_default_text[] =
 	"        \"broker\": { \"listen\": \"tcp://127.0.0.1:7100\" },\n"
 	"        \"nameserver\": { \"listen\": \"tcp://127.0.0.1:7110\" },\n"
 	"        \"rpc\": { \"listen\": \"tcp://127.0.0.1:7120\", \"objects\": [ { \"name\": \"server\", \"kind\": \"greeting\" } ] },\n"
+	"        \"chanhost\": { \"listen\": \"tcp://127.0.0.1:7130\" },\n"
 	"        \"worker\": { \"queues\": [\"default\", \"fibo\", \"sqrt\", \"webcrawler\"] }\n"
 	"      }\n"
 	"    }\n"
