@@ -52,6 +52,10 @@ say "conf/examples/chain.sh   (three servers, a call around the cycle)"
 sh "$EX/chain.sh" "$NODE"
 say "conf/examples/exec.sh   (remote execution, allow-listed)"
 sh "$EX/exec.sh" "$NODE"
+say "conf/examples/channels.sh   (PyCSP: counter/printer, a pipeline, pub/sub)"
+sh "$EX/channels.sh" "$NODE"
+say node chan list
+"$NODE" chan list
 say node queues
 "$NODE" queues
 say node workers
