@@ -114,8 +114,9 @@ $(BUILD)/tools/rpc_client: tests/tools/rpc_client.c tests/tools/libcheck.h $(LIB
 	@mkdir -p $(dir $@)
 	$(CC) $(EX_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
-# the CSP API's test and benchmark: users' programs, installed headers only
-$(BUILD)/tools/csp_test $(BUILD)/tools/bench_csp: $(BUILD)/tools/%: tests/tools/%.c tests/tools/libcheck.h $(LIB_A) $(LIB_H)
+# the CSP API's test and benchmarks: users' programs, installed headers only
+# (bench_chan also talks bare nng, as a user's program could)
+$(BUILD)/tools/csp_test $(BUILD)/tools/bench_csp $(BUILD)/tools/bench_chan: $(BUILD)/tools/%: tests/tools/%.c tests/tools/libcheck.h $(LIB_A) $(LIB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(EX_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 

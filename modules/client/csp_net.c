@@ -476,8 +476,10 @@ static size_t net_chunk(const char *const *values, size_t n)
 	return k;
 }
 
-/* Write the k values of vals (a detached array, taken) until all were taken. */
-static int net_write_chunk(csp_net_end *w, cJSON *vals, int64_t deadline, ncl_err *err)
+/* Write the k values of vals (a detached array, taken) until all were taken.
+ * k is counted here, not by cJSON_GetArraySize: that walks the list, and a
+ * batch of 1000 was walked three times per request. */
+static int net_write_chunk(csp_net_end *w, cJSON *vals, int k, int64_t deadline, ncl_err *err)
 {
 	cJSON *req = end_req(w, "chan.write");
 	if (req == NULL) {
@@ -486,7 +488,7 @@ static int net_write_chunk(csp_net_end *w, cJSON *vals, int64_t deadline, ncl_er
 	}
 	cJSON_AddItemToObject(req, "values", vals);
 	int rc = 0;
-	while (rc == 0 && cJSON_GetArraySize(vals) > 0) {
+	while (rc == 0 && k > 0) {
 		int host_ms = end_host_ms(w, deadline);
 		/* The caller's limit goes to the host only when it comes before the
 		 * park bound: a host timeout says nothing of the values taken. */
@@ -503,10 +505,9 @@ static int net_write_chunk(csp_net_end *w, cJSON *vals, int64_t deadline, ncl_er
 		int taken = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(reply, "n"));
 		int again = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "again"));
 		cJSON_Delete(reply);
-		if (taken < 0 || taken > cJSON_GetArraySize(vals) || (!again && taken != cJSON_GetArraySize(vals)))
-			rc = ncl_set(err, NCL_EIO, "chanhost %s answered a write of %d values with n %d", w->chan->url,
-			    cJSON_GetArraySize(vals), taken);
-		while (rc == 0 && taken-- > 0)
+		if (taken < 0 || taken > k || (!again && taken != k))
+			rc = ncl_set(err, NCL_EIO, "chanhost %s answered a write of %d values with n %d", w->chan->url, k, taken);
+		for (; rc == 0 && taken > 0; taken--, k--)
 			cJSON_DeleteItemFromArray(vals, 0);
 		if (rc == 0 && again && deadline >= 0 && node_clock_mono_ms() >= deadline)
 			rc = ncl_set(err, NCL_ETIMEDOUT, "channel %s: the write was not taken in time", w->chan->name);
@@ -532,7 +533,7 @@ int csp_net_write_many(csp_net_end *w, const char *const *values, size_t n, int 
 		}
 		for (size_t i = 0; i < k; i++) /* the front of all moves into this chunk */
 			cJSON_AddItemToArray(vals, cJSON_DetachItemFromArray(all, 0));
-		rc = net_write_chunk(w, vals, deadline, err);
+		rc = net_write_chunk(w, vals, (int)k, deadline, err);
 		off += k;
 	}
 	cJSON_Delete(all);

@@ -59,5 +59,6 @@ script tasks_overhead.sh
 script map.sh
 script rpc.sh
 bench bench_csp
+script chan.sh
 
 exit "$status"
