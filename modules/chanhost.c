@@ -42,6 +42,10 @@ static void ch_limits_get(node_ctx *ctx, ch_limits *lim)
 	lim->max_park_ms = ch_conf_int(ctx, "max_park_ms", 20000);
 	lim->idle_s = ch_conf_int(ctx, "idle_s", 60);
 	lim->create = !cJSON_IsFalse(node_conf_mine(&ctx->conf, "roles.chanhost.create"));
+	lim->max_parked = ch_conf_int(ctx, "max_parked", 100000);
+	/* Room for the answer's own fields and signature beside its values. */
+	size_t max = ctx->wire.limits.max_message;
+	lim->max_reply = max > 8192 ? max - 4096 : max / 2;
 }
 
 /* roles.chanhost.channels: [{"name", "kind", "capacity"}], checked by the
@@ -208,8 +212,9 @@ static int ch_start(ch_role *r, const node_args *a, node_err *err)
 		url = cJSON_GetStringValue(node_conf_mine(&ctx->conf, "roles.chanhost.listen"));
 	if (url == NULL)
 		url = "tcp://127.0.0.1:7130";
+	/* The server's own bound above ours, so ours answers "limit" first. */
 	node_server_cfg sc = {.url = url, .role = "chanhost", .node = ctx->conf.node, .ops = ch_ops, .arg = &r->host,
-	    .wire = &ctx->wire, .on_disconnect = ch_on_disconnect};
+	    .wire = &ctx->wire, .on_disconnect = ch_on_disconnect, .max_parked = lim.max_parked + 1024};
 	rc = node_server_start(&r->srv, &sc, err);
 	if (rc != 0)
 		return rc;
@@ -220,6 +225,7 @@ static int ch_start(ch_role *r, const node_args *a, node_err *err)
 static void ch_fail_all(ch_host *h)
 {
 	ch_lock(h);
+	h->stopping = 1;
 	while (h->parked)
 		ch_waiter_fail(h, h->parked, NODE_ERR_SHUTDOWN, "the channel host is stopping");
 	ch_unlock(h);

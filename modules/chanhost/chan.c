@@ -198,6 +198,14 @@ static void ch_finish_write(ch_host *h, ch_waiter *w, ch_chan *ch)
 	ch_waiter_finish(h, w, r);
 }
 
+/* The value a parked writer would give next. */
+static const cJSON *ch_offered(const ch_link *l)
+{
+	if (l->w->type == CH_W_ALT)
+		return cJSON_GetArrayItem(l->w->alt_vals, l->guard);
+	return l->w->values->child;
+}
+
 /* Take one value a parked writer offers; the writer is answered when it
  * has nothing left. */
 static cJSON *ch_take_from(ch_host *h, ch_chan *ch, ch_link *l)
@@ -230,11 +238,60 @@ static void ch_refill(ch_host *h, ch_chan *ch, const ch_waiter *self)
 	}
 }
 
-/* Up to max values for a reader: the buffer first, then parked writers. */
+static size_t ch_str_size(const char *s)
+{
+	size_t n = 2;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		n += c < 0x20 ? 6 : (c == '"' || c == '\\') ? 2 : 1;
+	}
+	return n;
+}
+
+size_t ch_value_size(const cJSON *v)
+{
+	if (cJSON_IsString(v))
+		return ch_str_size(v->valuestring);
+	if (cJSON_IsNumber(v))
+		return 32; /* cJSON prints at most 17 significant digits and an exponent */
+	if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
+		return 5;
+	size_t n = 2;
+	for (const cJSON *c = v->child; c; c = c->next)
+		n += ch_value_size(c) + 1 + (c->string ? ch_str_size(c->string) + 1 : 0);
+	return n;
+}
+
+int ch_values_fit(const ch_host *h, const cJSON *values, node_err *err)
+{
+	int i = 0;
+	for (const cJSON *v = values->child; v; v = v->next, i++) {
+		size_t n = ch_value_size(v);
+		if (n > h->lim.max_reply)
+			return node_err_set(err, NODE_ELIMIT, NODE_ERR_TOO_LARGE,
+			    "value %d may take %zu bytes when sent on, more than an answer can hold (limits.max_message)", i, n);
+	}
+	return 0;
+}
+
+/* Another value fits in an answer holding *bytes already (the first always
+ * does: writes refuse values that could not go alone). */
+static int ch_fits(const ch_host *h, const cJSON *v, size_t *bytes, int n)
+{
+	size_t sz = ch_value_size(v) + 1;
+	if (n > 0 && *bytes + sz > h->lim.max_reply)
+		return 0;
+	*bytes += sz;
+	return 1;
+}
+
+/* Up to max values for a reader, as many as one answer holds: the buffer
+ * first, then parked writers. */
 static int ch_collect(ch_host *h, ch_chan *ch, const ch_waiter *self, cJSON *dst, int max)
 {
 	int n = 0;
-	while (n < max && ch->nbuf > 0) {
+	size_t bytes = 0;
+	while (n < max && ch->nbuf > 0 && ch_fits(h, ch->buf->child, &bytes, n)) {
 		cJSON_AddItemToArray(dst, ch_detach_first(ch->buf));
 		ch->nbuf--;
 		ch->taken++;
@@ -242,7 +299,8 @@ static int ch_collect(ch_host *h, ch_chan *ch, const ch_waiter *self, cJSON *dst
 	}
 	ch_refill(h, ch, self);
 	ch_link *l;
-	while (n < max && ch->nbuf == 0 && (l = ch_first_other(&ch->writers, self)) != NULL) {
+	while (n < max && ch->nbuf == 0 && (l = ch_first_other(&ch->writers, self)) != NULL &&
+	    ch_fits(h, ch_offered(l), &bytes, n)) {
 		cJSON_AddItemToArray(dst, ch_take_from(h, ch, l));
 		n++;
 	}
@@ -260,7 +318,8 @@ static int ch_give_to(ch_host *h, ch_chan *ch, ch_link *l, cJSON *src)
 		return 1;
 	}
 	int n = 0;
-	while (n < rw->max && src->child) {
+	size_t bytes = 0;
+	while (n < rw->max && src->child && ch_fits(h, src->child, &bytes, n)) {
 		cJSON_AddItemToArray(rw->values, ch_detach_first(src));
 		ch->taken++;
 		n++;

@@ -50,6 +50,7 @@ typedef struct ch_queue {
 typedef struct ch_guard {
 	ch_chan *ch;
 	int dir;          /* CH_READ or CH_WRITE */
+	ch_client *owner; /* the end's client when it is not the waiter's (an alt guard's cid) */
 	ch_link link;     /* in ch->readers or ch->writers while parked */
 	int queued;
 } ch_guard;
@@ -107,6 +108,7 @@ struct ch_client {
 	unsigned rotor;           /* fair alternation: where to start looking */
 	uint32_t pipe;            /* connection of its latest request */
 	int detached;             /* that connection closed: its ends may be taken over */
+	int guard_refs;           /* parked alt guards of other clients using its ends: keep it */
 };
 
 typedef struct ch_sub {
@@ -135,8 +137,11 @@ typedef struct ch_out {
 } ch_out;
 
 typedef struct ch_limits {
-	int max_channels, max_clients, sub_buffer, max_park_ms, idle_s, create;
+	int max_channels, max_clients, sub_buffer, max_park_ms, idle_s, create, max_parked;
+	size_t max_reply;         /* bytes of values in one answer (the message limit less room for the rest) */
 } ch_limits;
+
+#define CH_CLOSED_PIPES 256
 
 typedef struct ch_host {
 	pthread_mutex_t lock;
@@ -145,6 +150,9 @@ typedef struct ch_host {
 	int nparked;
 	ch_limits lim;
 	ch_out *out;              /* replies waiting for the lock to be released */
+	uint32_t closed_pipes[CH_CLOSED_PIPES]; /* recently closed connections: never park on one */
+	int closed_next;
+	int stopping;             /* answer shutting_down instead of parking */
 	FILE *trace;
 	uint64_t trace_seq;
 	void (*on_create)(const ch_chan *ch, void *arg); /* under the lock: must not block */
@@ -162,6 +170,8 @@ void ch_answer_error(ch_host *h, node_call *c, const char *code, const char *fmt
 /* Answer a parked waiter (caching the reply for its client) and free it. */
 void ch_waiter_finish(ch_host *h, ch_waiter *w, cJSON *reply);
 void ch_waiter_fail(ch_host *h, ch_waiter *w, const char *code, const char *fmt, ...) NODE_PRINTF(4, 5);
+/* Park w, or answer it at once when it cannot wait (the host is stopping,
+ * max_parked reached, its connection closed already): w may be gone after. */
 void ch_park(ch_host *h, ch_waiter *w);
 ch_waiter *ch_waiter_new(int type, node_call *c, int nguards);
 void ch_disconnect(ch_host *h, uint32_t pipe);
@@ -186,6 +196,10 @@ int ch_read_try(ch_host *h, ch_waiter *w);
 int ch_alt_try(ch_host *h, ch_waiter *w, int priority);
 void ch_waiter_unlink(ch_waiter *w);
 cJSON *ch_chan_json(const ch_chan *ch);
+/* An upper bound of the bytes v takes printed as JSON, without printing it. */
+size_t ch_value_size(const cJSON *v);
+/* Refuse a batch holding a value that could not be answered alone. */
+int ch_values_fit(const ch_host *h, const cJSON *values, node_err *err);
 
 /* topic.c: publish/subscribe */
 int ch_publish(ch_host *h, const char *topic, const cJSON *values, int *subscribers, node_err *err);

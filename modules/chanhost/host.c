@@ -155,6 +155,9 @@ void ch_waiter_finish(ch_host *h, ch_waiter *w, cJSON *reply)
 {
 	ch_waiter_unlink(w);
 	ch_parked_remove(h, w);
+	for (int i = 0; i < w->nguards; i++)
+		if (w->guards[i].owner)
+			w->guards[i].owner->guard_refs--;
 	if (w->cl) {
 		if (w->cl->parked == w)
 			w->cl->parked = NULL;
@@ -187,10 +190,52 @@ void ch_waiter_fail(ch_host *h, ch_waiter *w, const char *code, const char *fmt,
 	ch_waiter_finish(h, w, r);
 }
 
+static int ch_pipe_closed(const ch_host *h, uint32_t pipe)
+{
+	for (int i = 0; i < CH_CLOSED_PIPES; i++)
+		if (h->closed_pipes[i] == pipe && pipe != 0)
+			return 1;
+	return 0;
+}
+
+/* The waiter's connection closed: the answer goes nowhere, so it is not
+ * kept for a retry. A retry with the same seq does the request anew, except
+ * that a write whose first values were taken answers how many, with again,
+ * so the client sends only the rest. */
+static void ch_waiter_orphan(ch_host *h, ch_waiter *w)
+{
+	ch_client *cl = w->cl;
+	cJSON *keep = NULL;
+	if (cl && w->seq == cl->last_seq && w->type == CH_W_WRITE && w->given > 0) {
+		keep = node_reply_ok();
+		cJSON_AddNumberToObject(keep, "n", w->given);
+		cJSON_AddBoolToObject(keep, "again", 1);
+	}
+	w->seq = 0; /* not cached */
+	ch_waiter_fail(h, w, "disconnected", "the connection closed");
+	if (keep) {
+		cJSON_Delete(cl->last_reply);
+		cl->last_reply = keep;
+	}
+}
+
 /* Timed waiters go first in the list, so the per-tick sweep for time
  * limits stops at the first untimed one. */
 void ch_park(ch_host *h, ch_waiter *w)
 {
+	if (h->stopping) {
+		ch_waiter_fail(h, w, NODE_ERR_SHUTDOWN, "the channel host is stopping");
+		return;
+	}
+	if (h->nparked >= h->lim.max_parked) {
+		ch_waiter_fail(h, w, NODE_ERR_LIMIT, "the channel host has %d parked requests (roles.chanhost.max_parked)",
+		    h->lim.max_parked);
+		return;
+	}
+	if (ch_pipe_closed(h, w->pipe)) { /* it closed while this request was on its way in */
+		ch_waiter_orphan(h, w);
+		return;
+	}
 	w->park_until_ms = node_clock_mono_ms() + h->lim.max_park_ms;
 	if (w->deadline_ms > 0 || h->parked == NULL) {
 		w->next = h->parked;
@@ -260,7 +305,7 @@ static void ch_sweep_client(void *v, void *arg)
 	ch_host *h = ((void **)arg)[0];
 	int64_t cut = *(int64_t *)((void **)arg)[1];
 	ch_client *cl = v;
-	if (cl->parked || cl->last_ms > cut)
+	if (cl->parked || cl->guard_refs > 0 || cl->last_ms > cut)
 		return;
 	while (cl->ends)
 		ch_end_leave(h, cl, cl->ends->ch, cl->ends->dir, 0, NULL);
@@ -301,10 +346,12 @@ static void ch_detach_client(void *v, void *arg)
 void ch_disconnect(ch_host *h, uint32_t pipe)
 {
 	ch_lock(h);
+	h->closed_pipes[h->closed_next] = pipe;
+	h->closed_next = (h->closed_next + 1) % CH_CLOSED_PIPES;
 	for (ch_waiter *w = h->parked, *next; w; w = next) {
 		next = w->next;
 		if (w->pipe == pipe)
-			ch_waiter_fail(h, w, "disconnected", "the connection closed");
+			ch_waiter_orphan(h, w);
 	}
 	ch_subs_disconnect(h, pipe);
 	ch_table_each(h->clients, ch_detach_client, &pipe);
@@ -355,7 +402,7 @@ static void ch_evict_one(void *v, void *arg)
 	ch_client *cl = v;
 	void **a = arg;
 	ch_guard *g = a[1];
-	if (cl->detached && cl->parked == NULL && ch_end_find(cl, g->ch, g->dir))
+	if (cl->detached && cl->parked == NULL && cl->guard_refs == 0 && ch_end_find(cl, g->ch, g->dir))
 		ch_end_leave(a[0], cl, g->ch, g->dir, 0, NULL);
 }
 
@@ -395,8 +442,8 @@ int ch_end_join(ch_host *h, ch_client *cl, ch_chan *ch, int dir, const char *pro
 void ch_end_leave(ch_host *h, ch_client *cl, ch_chan *ch, int dir, int retire, const char *proc)
 {
 	ch_end **p = ch_end_find(cl, ch, dir);
-	if (p == NULL && !retire)
-		return;
+	if (p == NULL && (!retire || ch->closed[dir]))
+		return; /* not an end, or that side is gone already */
 	if (p) {
 		ch_end *e = *p;
 		*p = e->next;

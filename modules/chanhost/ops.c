@@ -31,9 +31,14 @@ static int ch_cid_ok(const char *s)
 	return ch_chars_ok(s, CH_CID_MAX, "._:-");
 }
 
+/* Printable ASCII, so trace lines stay valid JSON whatever a client sends. */
 static int ch_proc_ok(const char *s)
 {
-	return strlen(s) <= CH_PROC_MAX;
+	size_t n = strlen(s);
+	for (const char *p = s; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			return 0;
+	return n >= 1 && n <= CH_PROC_MAX;
 }
 
 /* A string field checked by ok; absent and not required leaves *out NULL. */
@@ -79,7 +84,7 @@ static int ch_args_get(const cJSON *req, int need_chan, int need_seq, ch_args *a
 	if (rc == 0)
 		rc = ch_str(req, "cid", need_seq, ch_cid_ok, CH_CID_WHAT, &a->cid, err);
 	if (rc == 0)
-		rc = ch_str(req, "proc", 0, ch_proc_ok, "a string of at most 100 bytes", &a->proc, err);
+		rc = ch_str(req, "proc", 0, ch_proc_ok, "1 to 100 printable ASCII characters", &a->proc, err);
 	if (rc == 0)
 		rc = ch_int(req, "seq", need_seq ? 1 : 0, 9007199254740991LL, 0, &a->seq, err);
 	if (rc == 0 && need_seq && a->seq == 0)
@@ -212,8 +217,11 @@ static void op_write(node_call *c, const cJSON *req, void *arg)
 	if (ch_args_get(req, 1, 1, &a, &e) != 0)
 		{ ch_fail(c, &e); return; }
 	cJSON *vals = ch_take_values(req, &e);
-	if (vals == NULL)
-		{ ch_fail(c, &e); return; }
+	if (vals == NULL || ch_values_fit(h, vals, &e) != 0) {
+		cJSON_Delete(vals);
+		ch_fail(c, &e);
+		return;
+	}
 	ch_client *cl;
 	ch_chan *ch = NULL;
 	ch_lock(h);
@@ -243,8 +251,9 @@ static void op_read(node_call *c, const cJSON *req, void *arg)
 	ch_chan *ch = NULL;
 	ch_lock(h);
 	ch_waiter *w = NULL;
-	if (ch_prepare(h, c, &a, CH_READ, &cl, &ch) == 0 && (w = ch_waiter_new(CH_W_READ, c, 1)) != NULL &&
-	    (w->values = cJSON_CreateArray()) == NULL) {
+	if (ch_prepare(h, c, &a, CH_READ, &cl, &ch) == 0 && (w = ch_waiter_new(CH_W_READ, c, 1)) == NULL)
+		ch_answer_error(h, c, NODE_ERR_INTERNAL, "out of memory");
+	if (w && (w->values = cJSON_CreateArray()) == NULL) {
 		ch_waiter_fail(h, w, NODE_ERR_INTERNAL, "out of memory");
 		w = NULL;
 	}
@@ -301,8 +310,16 @@ static int ch_alt_setup(ch_host *h, ch_waiter *w, ch_client *cl, cJSON *guards, 
 			return 1;
 		}
 		w->guards[i] = (ch_guard){.ch = ch, .dir = dir};
+		if (owner != cl) { /* keeps the end's client while the guard waits */
+			w->guards[i].owner = owner;
+			owner->guard_refs++;
+		}
 		cJSON *v = dir == CH_WRITE ? cJSON_DetachItemFromObjectCaseSensitive(g, "write") : cJSON_CreateNull();
 		cJSON_AddItemToArray(w->alt_vals, v);
+		if (dir == CH_WRITE && ch_value_size(v) > h->lim.max_reply) {
+			ch_waiter_fail(h, w, NODE_ERR_TOO_LARGE, "guards[%d]: the value is too large to be answered (limits.max_message)", i);
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -320,8 +337,9 @@ static void op_alt(node_call *c, const cJSON *req, void *arg)
 	ch_client *cl;
 	ch_lock(h);
 	ch_waiter *w = NULL;
-	if (ch_client_of(h, &a, c, &cl) == 0 && (w = ch_waiter_new(CH_W_ALT, c, cJSON_GetArraySize(guards))) != NULL &&
-	    (w->alt_vals = cJSON_CreateArray()) == NULL) {
+	if (ch_client_of(h, &a, c, &cl) == 0 && (w = ch_waiter_new(CH_W_ALT, c, cJSON_GetArraySize(guards))) == NULL)
+		ch_answer_error(h, c, NODE_ERR_INTERNAL, "out of memory");
+	if (w && (w->alt_vals = cJSON_CreateArray()) == NULL) {
 		ch_waiter_fail(h, w, NODE_ERR_INTERNAL, "out of memory");
 		w = NULL;
 	}
@@ -381,12 +399,14 @@ static void ch_end_op(node_call *c, const cJSON *req, ch_host *h, int retire)
 	ch_client *cl;
 	ch_chan *ch;
 	ch_lock(h);
-	if (ch_client_get(h, a.cid, &cl, &e) != 0 || ch_chan_get(h, a.chan, retire, &ch, &e) != 0) {
+	if (ch_client_get(h, a.cid, &cl, &e) != 0 || ch_chan_get(h, a.chan, 0, &ch, &e) != 0) {
 		/* Leaving a channel that is gone is done already. */
 		ch_answer(h, c, retire || e.rc != NODE_ENOTFOUND ? node_reply_from_err(&e) : node_reply_ok());
 	} else {
-		if (cl->parked && !retire)
-			ch_waiter_fail(h, cl->parked, "cancelled", "the end left");
+		/* The end's own parked request goes with it. */
+		ch_waiter *p = cl->parked;
+		if (p && p->type != CH_W_ALT && p->guards[0].ch == ch && p->guards[0].dir == dir)
+			ch_waiter_fail(h, p, "cancelled", "the end left");
 		ch_end_leave(h, cl, ch, dir, retire, a.proc);
 		ch_answer(h, c, node_reply_ok());
 	}
@@ -410,10 +430,11 @@ static void op_create(node_call *c, const cJSON *req, void *arg)
 	node_err e = {0};
 	long long cap;
 	ch_kind kind = CH_ANY2ANY;
-	const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "kind"));
+	const cJSON *kv = cJSON_GetObjectItemCaseSensitive(req, "kind");
+	const char *k = kv ? cJSON_GetStringValue(kv) : "any2any";
 	if (ch_args_get(req, 1, 0, &a, &e) != 0 || ch_int(req, "capacity", 0, 1000000, 0, &cap, &e) != 0)
 		{ ch_fail(c, &e); return; }
-	if (k && ch_kind_parse(k, &kind) != 0)
+	if (ch_kind_parse(k, &kind) != 0)
 		{ node_call_error(c, NODE_ERR_BAD_ARGS, "kind: expected any2any, one2one, one2any or any2one"); return; }
 	ch_chan *ch;
 	int created;
@@ -482,8 +503,11 @@ static void op_publish(node_call *c, const cJSON *req, void *arg)
 	if (ch_str(req, "topic", 1, ch_name_ok, CH_NAME_WHAT, &topic, &e) != 0)
 		{ ch_fail(c, &e); return; }
 	cJSON *vals = ch_take_values(req, &e);
-	if (vals == NULL)
-		{ ch_fail(c, &e); return; }
+	if (vals == NULL || ch_values_fit(h, vals, &e) != 0) {
+		cJSON_Delete(vals);
+		ch_fail(c, &e);
+		return;
+	}
 	int subs = 0;
 	ch_lock(h);
 	if (ch_publish(h, topic, vals, &subs, &e) != 0) {

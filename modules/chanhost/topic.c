@@ -12,7 +12,12 @@ static void ch_sub_deliver(ch_host *h, ch_sub *s, int max)
 {
 	ch_waiter *w = s->parked;
 	cJSON *vals = cJSON_CreateArray();
+	size_t bytes = 0;
 	for (int n = 0; n < max && s->buf->child; n++) {
+		size_t sz = ch_value_size(s->buf->child) + 1;
+		if (n > 0 && bytes + sz > h->lim.max_reply)
+			break; /* the rest waits for the next pub.next */
+		bytes += sz;
 		cJSON_AddItemToArray(vals, cJSON_DetachItemViaPointer(s->buf, s->buf->child));
 		s->nbuf--;
 	}
@@ -31,8 +36,15 @@ int ch_publish(ch_host *h, const char *topic, const cJSON *values, int *subscrib
 	*subscribers = t ? t->nsubs : 0;
 	if (t == NULL)
 		return 0;
+	int nvals = cJSON_GetArraySize(values);
 	for (ch_sub *s = t->subs; s; s = s->next) {
-		for (const cJSON *v = values->child; v; v = v->next) {
+		/* Values that would be dropped at once are counted, not copied. */
+		const cJSON *v = values->child;
+		for (int skip = nvals - h->lim.sub_buffer; skip > 0; skip--, v = v->next) {
+			s->dropped++;
+			t->dropped++;
+		}
+		for (; v; v = v->next) {
 			cJSON *copy = cJSON_Duplicate(v, 1);
 			if (copy == NULL)
 				return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory copying a value");
@@ -47,16 +59,19 @@ int ch_publish(ch_host *h, const char *topic, const cJSON *values, int *subscrib
 		if (s->parked)
 			ch_sub_deliver(h, s, s->parked->max);
 	}
-	t->published += (uint64_t)cJSON_GetArraySize(values);
+	t->published += (uint64_t)nvals;
 	return 0;
 }
 
 int ch_subscribe(ch_host *h, const char *topic, const char *sub, uint32_t pipe, node_err *err)
 {
 	ch_sub *s = ch_table_get(h->subs, sub);
-	if (s)
-		return strcmp(s->topic->name, topic) == 0 ? 0 :
-		    node_err_set(err, NODE_EEXIST, "conflict", "subscriber %s is subscribed to %s", sub, s->topic->name);
+	if (s && strcmp(s->topic->name, topic) != 0)
+		return node_err_set(err, NODE_EEXIST, "conflict", "subscriber %s is subscribed to %s", sub, s->topic->name);
+	if (s) { /* subscribing again: it now lives on this connection */
+		s->pipe = pipe;
+		return 0;
+	}
 	if ((int)ch_table_count(h->subs) >= h->lim.max_clients)
 		return node_err_set(err, NODE_ELIMIT, NODE_ERR_LIMIT, "the channel host has %d subscribers (roles.chanhost.max_clients)",
 		    h->lim.max_clients);

@@ -134,6 +134,8 @@ const node_conf_key node_conf_keys[] = {
 	  "values kept for a subscriber that has not fetched them; past it the oldest is dropped and counted" },
 	{ "nodes.*.roles.chanhost.max_park_ms", NODE_CT_INT, 100, 3600000, NULL, "20000",
 	  "a read or write parked this long is answered \"again\" so clients hear from the host; they ask again" },
+	{ "nodes.*.roles.chanhost.max_parked", NODE_CT_INT, 1, 10000000, NULL, "100000",
+	  "reads, writes, alternations and pub.next waiting at once, at most; beyond, code limit" },
 	{ "nodes.*.roles.chanhost.idle_s", NODE_CT_INT, 1, 86400, NULL, "60",
 	  "a client id silent this long is forgotten: its ends leave (not retire) and its cached reply goes" },
 	{ "nodes.*.roles.chanhost.nameserver", NODE_CT_STRING, 0, 1024, NULL, NULL,
