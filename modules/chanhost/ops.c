@@ -101,6 +101,9 @@ static void ch_fail(node_call *c, const node_err *e)
 	node_call_error(c, e->code[0] ? e->code : NODE_ERR_BAD_ARGS, "%s", e->msg);
 }
 
+/* Answer a bad request and leave the handler. */
+#define CH_FAIL(c, e) do { ch_fail(c, e); return; } while (0)
+
 /* Decide what a request with this seq means for its client: 1 when it was
  * answered here (a repeat or a stale one), 0 when it is new. */
 static int ch_seq_seen(ch_host *h, ch_client *cl, uint64_t seq, node_call *c)
@@ -215,7 +218,7 @@ static void op_write(node_call *c, const cJSON *req, void *arg)
 	ch_args a = {0};
 	node_err e = {0};
 	if (ch_args_get(req, 1, 1, &a, &e) != 0)
-		{ ch_fail(c, &e); return; }
+		CH_FAIL(c, &e);
 	cJSON *vals = ch_take_values(req, &e);
 	if (vals == NULL || ch_values_fit(h, vals, &e) != 0) {
 		cJSON_Delete(vals);
@@ -246,7 +249,7 @@ static void op_read(node_call *c, const cJSON *req, void *arg)
 	ch_args a = {0};
 	node_err e = {0};
 	if (ch_args_get(req, 1, 1, &a, &e) != 0)
-		{ ch_fail(c, &e); return; }
+		CH_FAIL(c, &e);
 	ch_client *cl;
 	ch_chan *ch = NULL;
 	ch_lock(h);
@@ -331,7 +334,7 @@ static void op_alt(node_call *c, const cJSON *req, void *arg)
 	node_err e = {0};
 	cJSON *guards = cJSON_GetObjectItemCaseSensitive(req, "guards");
 	if (ch_args_get(req, 0, 1, &a, &e) != 0 || ch_guards_check(guards, &e) != 0)
-		{ ch_fail(c, &e); return; }
+		CH_FAIL(c, &e);
 	int skip = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "skip"));
 	int priority = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "priority"));
 	ch_client *cl;
@@ -358,22 +361,32 @@ static void op_alt(node_call *c, const cJSON *req, void *arg)
 	ch_unlock(h);
 }
 
-static void op_poison(node_call *c, const cJSON *req, void *arg)
+/* An op on a whole channel: check the fields, find (or make) the channel,
+ * act under the lock, answer ok. */
+static void ch_chan_op(node_call *c, const cJSON *req, ch_host *h, int create,
+    void (*act)(ch_host *h, ch_chan *ch, const char *proc))
 {
-	ch_host *h = arg;
 	ch_args a = {0};
 	node_err e = {0};
-	if (ch_args_get(req, 1, 0, &a, &e) != 0)
-		{ ch_fail(c, &e); return; }
+	if (ch_args_get(req, 1, 0, &a, &e) != 0) {
+		ch_fail(c, &e);
+		return;
+	}
 	ch_chan *ch;
 	ch_lock(h);
-	if (ch_chan_get(h, a.chan, 1, &ch, &e) != 0) {
+	if (ch_chan_get(h, a.chan, create, &ch, &e) != 0) {
 		ch_answer_error(h, c, e.code, "%s", e.msg);
 	} else {
-		ch_chan_poison(h, ch, a.proc);
+		act(h, ch, a.proc);
 		ch_answer(h, c, node_reply_ok());
 	}
 	ch_unlock(h);
+}
+
+/* Poisoning a channel nobody used yet makes it, poisoned: later ends fail. */
+static void op_poison(node_call *c, const cJSON *req, void *arg)
+{
+	ch_chan_op(c, req, arg, 1, ch_chan_poison);
 }
 
 static int ch_dir(const cJSON *req, int *dir, node_err *err)
@@ -393,9 +406,11 @@ static void ch_end_op(node_call *c, const cJSON *req, ch_host *h, int retire)
 	node_err e = {0};
 	int dir = CH_READ;
 	if (ch_args_get(req, 1, 0, &a, &e) != 0 || ch_dir(req, &dir, &e) != 0)
-		{ ch_fail(c, &e); return; }
-	if (a.cid == NULL)
-		{ node_call_error(c, NODE_ERR_BAD_ARGS, "cid is missing"); return; }
+		CH_FAIL(c, &e);
+	if (a.cid == NULL) {
+		node_call_error(c, NODE_ERR_BAD_ARGS, "cid is missing");
+		return;
+	}
 	ch_client *cl;
 	ch_chan *ch;
 	ch_lock(h);
@@ -433,9 +448,11 @@ static void op_create(node_call *c, const cJSON *req, void *arg)
 	const cJSON *kv = cJSON_GetObjectItemCaseSensitive(req, "kind");
 	const char *k = kv ? cJSON_GetStringValue(kv) : "any2any";
 	if (ch_args_get(req, 1, 0, &a, &e) != 0 || ch_int(req, "capacity", 0, 1000000, 0, &cap, &e) != 0)
-		{ ch_fail(c, &e); return; }
-	if (ch_kind_parse(k, &kind) != 0)
-		{ node_call_error(c, NODE_ERR_BAD_ARGS, "kind: expected any2any, one2one, one2any or any2one"); return; }
+		CH_FAIL(c, &e);
+	if (ch_kind_parse(k, &kind) != 0) {
+		node_call_error(c, NODE_ERR_BAD_ARGS, "kind: expected any2any, one2one, one2any or any2one");
+		return;
+	}
 	ch_chan *ch;
 	int created;
 	ch_lock(h);
@@ -449,22 +466,15 @@ static void op_create(node_call *c, const cJSON *req, void *arg)
 	ch_unlock(h);
 }
 
+static void ch_delete_act(ch_host *h, ch_chan *ch, const char *proc)
+{
+	(void)proc;
+	ch_chan_delete(h, ch);
+}
+
 static void op_delete(node_call *c, const cJSON *req, void *arg)
 {
-	ch_host *h = arg;
-	ch_args a = {0};
-	node_err e = {0};
-	if (ch_args_get(req, 1, 0, &a, &e) != 0)
-		{ ch_fail(c, &e); return; }
-	ch_chan *ch;
-	ch_lock(h);
-	if (ch_chan_get(h, a.chan, 0, &ch, &e) != 0) {
-		ch_answer_error(h, c, e.code, "%s", e.msg);
-	} else {
-		ch_chan_delete(h, ch);
-		ch_answer(h, c, node_reply_ok());
-	}
-	ch_unlock(h);
+	ch_chan_op(c, req, arg, 0, ch_delete_act);
 }
 
 static void ch_list_one(void *v, void *arg)
@@ -501,7 +511,7 @@ static void op_publish(node_call *c, const cJSON *req, void *arg)
 	node_err e = {0};
 	const char *topic;
 	if (ch_str(req, "topic", 1, ch_name_ok, CH_NAME_WHAT, &topic, &e) != 0)
-		{ ch_fail(c, &e); return; }
+		CH_FAIL(c, &e);
 	cJSON *vals = ch_take_values(req, &e);
 	if (vals == NULL || ch_values_fit(h, vals, &e) != 0) {
 		cJSON_Delete(vals);
@@ -528,7 +538,7 @@ static void op_subscribe(node_call *c, const cJSON *req, void *arg)
 	const char *topic, *sub;
 	if (ch_str(req, "topic", 1, ch_name_ok, CH_NAME_WHAT, &topic, &e) != 0 ||
 	    ch_str(req, "sub", 1, ch_cid_ok, CH_CID_WHAT, &sub, &e) != 0)
-		{ ch_fail(c, &e); return; }
+		CH_FAIL(c, &e);
 	ch_lock(h);
 	if (ch_subscribe(h, topic, sub, node_call_pipe(c), &e) != 0)
 		ch_answer_error(h, c, e.code, "%s", e.msg);
@@ -546,7 +556,7 @@ static void op_next(node_call *c, const cJSON *req, void *arg)
 	if (ch_str(req, "sub", 1, ch_cid_ok, CH_CID_WHAT, &sub, &e) != 0 ||
 	    ch_int(req, "max", 1, CH_READ_MAX, 1000, &max, &e) != 0 ||
 	    ch_int(req, "timeout_ms", 0, 86400000LL, -1, &timeout_ms, &e) != 0)
-		{ ch_fail(c, &e); return; }
+		CH_FAIL(c, &e);
 	ch_lock(h);
 	ch_waiter *w = ch_waiter_new(CH_W_SUB, c, 0);
 	if (w == NULL) {
@@ -572,7 +582,7 @@ static void op_unsubscribe(node_call *c, const cJSON *req, void *arg)
 	node_err e = {0};
 	const char *sub;
 	if (ch_str(req, "sub", 1, ch_cid_ok, CH_CID_WHAT, &sub, &e) != 0)
-		{ ch_fail(c, &e); return; }
+		CH_FAIL(c, &e);
 	ch_lock(h);
 	ch_sub *s = ch_table_get(h->subs, sub);
 	if (s)
