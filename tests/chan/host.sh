@@ -11,7 +11,7 @@ cat >"$T/c.json" <<JSON
   "cluster": "chan-host",
   "defaults": { "timeout_ms": 3000, "discovery": false },
   "limits": { "max_message": 4096 },
-  "nodes": { "h": { "roles": { "chanhost": { "listen": "$U", "idle_s": 1, "max_parked": 50 } } } }
+  "nodes": { "h": { "roles": { "chanhost": { "listen": "$U", "idle_s": 1, "max_parked": 50, "trace": "$T/trace.jl" } } } }
 }
 JSON
 export NODE_CONFIG="$T/c.json"
@@ -59,6 +59,18 @@ call '{"op":"chan.write","chan":"o","cid":"ow","seq":1,"values":[42]}' >/dev/nul
 wait $ALT
 check "the alternation got the value" grep -q '"index":0,"chan":"o","value":42' "$T/alt"
 
+# A poisoned channel for the trace: a parked reader, then poison.
+"$R" "$U" '{"op":"chan.read","chan":"pz","cid":"pr","seq":1,"proc":"printer"}' 5000 >"$T/pz" 2>&1 &
+PZ=$!
+n=0; while [ $n -lt 100 ] && ! call '{"op":"chan.list","prefix":"pz"}' | grep -q '"readers_waiting":1'; do sleep 0.05; n=$((n + 1)); done
+call '{"op":"chan.poison","chan":"pz","proc":"counter"}' >/dev/null
+wait $PZ
+check "poison answers the parked reader poisoned" grep -q '"code":"poisoned"' "$T/pz"
+out=$(call '{"op":"chan.retire","chan":"r","cid":"wr1","dir":"write"}')
+check "the last writer of r retires" [ "$out" = '{"ok":true}' ]
+out=$(call '{"op":"chan.read","chan":"r","cid":"rd2","seq":1}')
+check "then readers of r get retired" sh -c "echo '$out' | grep -q '\"code\":\"retired\"'"
+
 # 5. max_parked 50: the 51st parked read is refused with limit; the host serves on.
 i=0; P=""
 while [ $i -lt 50 ]; do "$R" "$U" "{\"op\":\"chan.read\",\"chan\":\"many\",\"cid\":\"m$i\",\"seq\":1}" 8000 >/dev/null 2>&1 & P="$P $!"; i=$((i + 1)); done
@@ -71,5 +83,16 @@ check "and the host still answers" sh -c "'$R' '$U' '{\"op\":\"ping\"}' 2000 | g
 stop_pid "$PID_host"
 for p in $P; do wait $p; done
 check "the host stopped cleanly" grep -q 'stopped' "$T/host.log"
+check "the trace is JSON lines with increasing seq, every host event, trace_end last" python3 -c "
+import json
+ev = [json.loads(l) for l in open('$T/trace.jl')]
+assert [e['seq'] for e in ev] == list(range(1, len(ev) + 1))
+kinds = {e['event'] for e in ev}
+need = {'channel_created', 'end_created', 'block_read', 'block_write', 'done_read', 'done_write', 'poison', 'retire', 'trace_end'}
+assert need <= kinds, need - kinds
+assert ev[-1]['event'] == 'trace_end'
+assert any(e['event'] == 'poison' and e.get('proc') == 'counter' and e.get('chan') == 'pz' for e in ev)
+assert any(e['event'] == 'block_read' and e.get('proc') == 'printer' for e in ev)
+assert all('t' in e for e in ev)"
 check_no_sanitizer
 finish
