@@ -29,6 +29,8 @@ until [ "$("$NODE" chan list --json 2>/dev/null | grep -c "\"topic\":\"$C.news\"
 done
 "$NODE" pub $C.news "hello" "world"
 wait $S1 $S2
+echo "node chan list:"
+"$NODE" chan list
 "$NODE" chan delete $C.A >/dev/null 2>&1
 "$NODE" chan delete $C.jobs >/dev/null 2>&1
 exit 0

@@ -54,8 +54,6 @@ say "conf/examples/exec.sh   (remote execution, allow-listed)"
 sh "$EX/exec.sh" "$NODE"
 say "conf/examples/channels.sh   (PyCSP: counter/printer, a pipeline, pub/sub)"
 sh "$EX/channels.sh" "$NODE"
-say node chan list
-"$NODE" chan list
 say node queues
 "$NODE" queues
 say node workers
