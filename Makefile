@@ -58,6 +58,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) tests/unit/unit.h
 
 $(BUILD)/tests/tasks_test: modules/worker/tasks.c modules/worker/tasks.h
 
+# the benchmarks next to a bare nng REQ/REP pair share its server and client
+$(BUILD)/tools/bench_chan $(BUILD)/tools/bench_rpc: tests/tools/bare_rep.h
+
 $(BUILD)/tools/%: tests/tools/%.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LDLIBS)

@@ -21,24 +21,18 @@
  *      last value; messages/s and MB/s of values, median of 3 runs.
  * BENCH_ONLY=ab or c runs one part (for a profiler).
  * Children are started with posix_spawn of /proc/self/exe (nng is not
- * fork-safe) and reaped by pid. */
+ * fork-safe) and reaped by pid; the bare server and the spawning are shared
+ * with bench_rpc in bare_rep.h. */
 #define _POSIX_C_SOURCE 200809L
 #include <node/csp.h>
 
-#include <arpa/inet.h>
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
-#include <nng/protocol/reqrep0/req.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-extern char **environ;
+#define BARE_TOOL "bench_chan"
+#include "bare_rep.h"
 
 #define BARE_CTX 8
 #define ROUNDS_MAX 50
@@ -51,29 +45,10 @@ extern char **environ;
                  "\"seq\":1,\"values\":[1]}"
 #define BARE_REP "{\"ok\":true,\"n\":1}"
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what, const char *why)
-{
-	fprintf(stderr, "bench_chan: %s: %s\n", what, why);
-	exit(1);
-}
-
 static double env_num(const char *name, double def)
 {
 	const char *s = getenv(name);
 	return s && atof(s) > 0 ? atof(s) : def;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 static double median(const double *v, int n)
@@ -82,114 +57,6 @@ static double median(const double *v, int n)
 	memcpy(s, v, (size_t)n * sizeof *s);
 	qsort(s, (size_t)n, sizeof *s, cmp_d);
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
-/* ---- children ---- */
-
-typedef struct child {
-	pid_t pid;
-	FILE *out; /* its stdout */
-	int in;    /* its stdin: closing it tells the bare server to stop */
-} child;
-
-static void child_start(child *c, char **argv)
-{
-	int in[2], out[2];
-	if (pipe(in) != 0 || pipe(out) != 0)
-		die("pipe", "failed");
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	posix_spawn_file_actions_addclose(&fa, in[1]);
-	posix_spawn_file_actions_addclose(&fa, out[0]);
-	if (posix_spawn(&c->pid, "/proc/self/exe", &fa, NULL, argv, environ) != 0)
-		die("spawn", argv[1]);
-	posix_spawn_file_actions_destroy(&fa);
-	close(in[0]);
-	close(out[1]);
-	c->in = in[1];
-	if ((c->out = fdopen(out[0], "r")) == NULL)
-		die("fdopen", "failed");
-}
-
-/* One line of the child's stdout, or die naming what was expected. */
-static void child_line(child *c, char *buf, size_t n, const char *what)
-{
-	if (fgets(buf, (int)n, c->out) == NULL)
-		die(what, "the child exited without it");
-	buf[strcspn(buf, "\n")] = '\0';
-}
-
-static int child_reap(child *c, int kill_it)
-{
-	close(c->in);
-	if (kill_it)
-		kill(c->pid, SIGTERM);
-	int st = 0;
-	waitpid(c->pid, &st, 0);
-	fclose(c->out);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* ---- the bare server: REP contexts answering a fixed reply ---- */
-
-typedef struct bare_ctx {
-	nng_ctx ctx;
-	nng_aio *aio;
-	int sending;
-} bare_ctx;
-
-static void bare_cb(void *arg)
-{
-	bare_ctx *b = arg;
-	int rv = nng_aio_result(b->aio);
-	if (rv != 0) {
-		if (b->sending)
-			nng_msg_free(nng_aio_get_msg(b->aio));
-		if (rv == NNG_ECLOSED)
-			return;
-		b->sending = 0;
-		nng_ctx_recv(b->ctx, b->aio);
-		return;
-	}
-	if (b->sending) {
-		b->sending = 0;
-		nng_ctx_recv(b->ctx, b->aio);
-		return;
-	}
-	nng_msg *m = nng_aio_get_msg(b->aio);
-	nng_msg_clear(m);
-	nng_msg_append(m, BARE_REP, strlen(BARE_REP));
-	nng_aio_set_msg(b->aio, m);
-	b->sending = 1;
-	nng_ctx_send(b->ctx, b->aio);
-}
-
-static int serve_bare(void)
-{
-	nng_socket s;
-	nng_listener l;
-	int rv = nng_rep0_open(&s);
-	if (rv == 0)
-		rv = nng_listen(s, "tcp://127.0.0.1:0", &l, 0);
-	if (rv != 0)
-		die("bare server", nng_strerror(rv));
-	nng_sockaddr sa;
-	nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa);
-	static bare_ctx ctxs[BARE_CTX];
-	for (int i = 0; i < BARE_CTX; i++) {
-		if (nng_ctx_open(&ctxs[i].ctx, s) != 0 || nng_aio_alloc(&ctxs[i].aio, bare_cb, &ctxs[i]) != 0)
-			die("bare server", "contexts");
-		nng_ctx_recv(ctxs[i].ctx, ctxs[i].aio);
-	}
-	printf("tcp://127.0.0.1:%u\n", (unsigned)ntohs(sa.s_in.sa_port));
-	fflush(stdout);
-	char c;
-	while (read(0, &c, 1) > 0) /* until the parent closes our stdin */
-		;
-	nng_close(s);
-	return 0;
 }
 
 /* ---- a reader child: reads until the channel retires ---- */
@@ -253,6 +120,17 @@ static long long reader_finish(child *c, long long want, const char *what)
 	return got;
 }
 
+/* A writer end on the channel name at host; *c is its channel, to free. */
+static csp_end *writer_open(const char *host, const char *name, csp_chan **c)
+{
+	csp_end *w = NULL;
+	ncl_err e = {0};
+	*c = NULL;
+	if (csp_chan_net(c, name, host, NULL, &e) != 0 || csp_writer(*c, &w, &e) != 0)
+		die("writer", e.msg);
+	return w;
+}
+
 /* ---- host calls without the library: chan.create / chan.delete ---- */
 
 static void host_raw(const char *url, const char *text)
@@ -286,11 +164,7 @@ static double slice_bare(nng_socket s, long calls, double secs)
 	double t0 = now_s(), end = t0 + secs, t = t0;
 	long i = 0;
 	while (i < calls && t < end) {
-		char *buf;
-		size_t len;
-		if (nng_send(s, BARE_REQ, strlen(BARE_REQ), 0) != 0 || nng_recv(s, &buf, &len, NNG_FLAG_ALLOC) != 0)
-			die("bare call", "failed");
-		nng_free(buf, len);
+		bare_call(s, BARE_REQ);
 		if (++i % 64 == 0)
 			t = now_s();
 	}
@@ -318,20 +192,15 @@ static void bench_rendezvous(const char *host, int rounds, long calls, double se
 	char burl[128], name[64];
 	char *argv[] = {"bench_chan", "serve", NULL};
 	child bare;
-	child_start(&bare, argv);
-	child_line(&bare, burl, sizeof burl, "bare server URL");
-	nng_socket s;
-	if (nng_req0_open(&s) != 0 || nng_dial(s, burl, NULL, 0) != 0)
-		die("bare dial", burl);
+	bare_start(&bare, argv, burl, sizeof burl);
+	nng_socket s = bare_dial(burl);
 
 	snprintf(name, sizeof name, "bench.rv.%ld", (long)getpid());
 	child rd;
 	reader_start(&rd, host, name, 1);
-	csp_chan *c = NULL;
-	csp_end *w = NULL;
+	csp_chan *c;
+	csp_end *w = writer_open(host, name, &c);
 	ncl_err e = {0};
-	if (csp_chan_net(&c, name, host, NULL, &e) != 0 || csp_writer(c, &w, &e) != 0)
-		die("writer", e.msg);
 
 	long long written = 0;
 	slice_bare(s, 2000, 0.5); /* warm-up: connections, caches */
@@ -369,11 +238,9 @@ static double run_buffered(const char *host, const char *const *vals, int batch,
 	host_raw(host, req);
 	child rd;
 	reader_start(&rd, host, name, 10000);
-	csp_chan *c = NULL;
-	csp_end *w = NULL;
+	csp_chan *c;
+	csp_end *w = writer_open(host, name, &c);
 	ncl_err e = {0};
-	if (csp_chan_net(&c, name, host, NULL, &e) != 0 || csp_writer(c, &w, &e) != 0)
-		die("writer", e.msg);
 	double t0 = now_s(), end = t0 + secs;
 	long sent = 0;
 	while (sent < n && now_s() < end) {
@@ -424,7 +291,7 @@ int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 2 && strcmp(argv[1], "serve") == 0)
-		return serve_bare();
+		return serve_bare(BARE_REP, BARE_CTX);
 	if (argc == 5 && strcmp(argv[1], "reader") == 0)
 		return serve_reader(argv[2], argv[3], atol(argv[4]) > 0 ? atol(argv[4]) : 1);
 	if (argc != 2 || strncmp(argv[1], "tcp://", 6) != 0) {

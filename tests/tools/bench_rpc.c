@@ -10,137 +10,30 @@
  * and 8 clients with 8 each; the chain (CHAIN_OBJECT.process) latency.
  * BENCH_CALLS (default 20000) sequential calls per row; BENCH_SECONDS
  * (default 2) per throughput row. The bare server is a child process
- * started with posix_spawn of /proc/self/exe (nng is not fork-safe). */
-#include <arpa/inet.h>
+ * started with posix_spawn of /proc/self/exe (nng is not fork-safe); it
+ * and the spawning are shared with bench_chan in bare_rep.h. */
 #include <math.h>
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
-#include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/http/http.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/transport.h"
 
-extern char **environ;
+#define BARE_TOOL "bench_rpc"
+#include "bare_rep.h"
 
 #define REQ_TEXT "{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[3,5],\"id\":1}"
 #define REP_TEXT "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":8}"
 #define BARE_CTX 128
 #define WINDOW 64
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what, const char *why)
-{
-	fprintf(stderr, "bench_rpc: %s: %s\n", what, why);
-	exit(1);
-}
-
-/* ---- the bare server: REP contexts echoing a fixed response ---- */
-
-typedef struct bare_ctx {
-	nng_ctx ctx;
-	nng_aio *aio;
-	int sending;
-} bare_ctx;
-
-static void bare_cb(void *arg)
-{
-	bare_ctx *b = arg;
-	if (nng_aio_result(b->aio) != 0) {
-		if (b->sending)
-			nng_msg_free(nng_aio_get_msg(b->aio));
-		if (nng_aio_result(b->aio) == NNG_ECLOSED)
-			return;
-		b->sending = 0;
-		nng_ctx_recv(b->ctx, b->aio);
-		return;
-	}
-	if (b->sending) {
-		b->sending = 0;
-		nng_ctx_recv(b->ctx, b->aio);
-		return;
-	}
-	nng_msg *m = nng_aio_get_msg(b->aio);
-	nng_msg_clear(m);
-	nng_msg_append(m, REP_TEXT, strlen(REP_TEXT));
-	nng_aio_set_msg(b->aio, m);
-	b->sending = 1;
-	nng_ctx_send(b->ctx, b->aio);
-}
-
-static int serve_bare(void)
-{
-	nng_socket s;
-	nng_listener l;
-	int rv = nng_rep0_open(&s);
-	if (rv == 0)
-		rv = nng_listen(s, "tcp://127.0.0.1:0", &l, 0);
-	if (rv != 0)
-		die("bare server", nng_strerror(rv));
-	nng_sockaddr sa;
-	nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa);
-	static bare_ctx ctxs[BARE_CTX];
-	for (int i = 0; i < BARE_CTX; i++) {
-		nng_ctx_open(&ctxs[i].ctx, s);
-		nng_aio_alloc(&ctxs[i].aio, bare_cb, &ctxs[i]);
-		nng_ctx_recv(ctxs[i].ctx, ctxs[i].aio);
-	}
-	printf("tcp://127.0.0.1:%u\n", (unsigned)ntohs(sa.s_in.sa_port));
-	fflush(stdout);
-	char c;
-	while (read(0, &c, 1) > 0) /* until the parent closes our stdin */
-		;
-	nng_close(s);
-	return 0;
-}
-
-static pid_t bare_start(char *url, size_t n)
-{
-	int in[2], out[2];
-	if (pipe(in) != 0 || pipe(out) != 0)
-		die("pipe", "failed");
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	posix_spawn_file_actions_addclose(&fa, in[1]);
-	posix_spawn_file_actions_addclose(&fa, out[0]);
-	char *argv[] = {"bench_rpc", "serve-bare", NULL};
-	pid_t pid;
-	if (posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ) != 0)
-		die("spawn", "cannot start the bare server");
-	posix_spawn_file_actions_destroy(&fa);
-	close(in[0]);
-	close(out[1]);
-	FILE *f = fdopen(out[0], "r");
-	if (f == NULL || fgets(url, (int)n, f) == NULL)
-		die("bare server", "no URL");
-	url[strcspn(url, "\n")] = '\0';
-	return pid;
-}
-
 /* ---- latency rows ---- */
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 static void lat_print(const char *label, double *lat, long n, double secs)
 {
@@ -151,18 +44,12 @@ static void lat_print(const char *label, double *lat, long n, double secs)
 
 static void seq_bare(const char *url, long n)
 {
-	nng_socket s;
-	if (nng_req0_open(&s) != 0 || nng_dial(s, url, NULL, 0) != 0)
-		die("bare dial", url);
+	nng_socket s = bare_dial(url);
 	double *lat = calloc((size_t)n, sizeof *lat);
 	double t0 = now_s();
 	for (long i = 0; i < n; i++) {
 		double a = now_s();
-		char *buf;
-		size_t len;
-		if (nng_send(s, REQ_TEXT, strlen(REQ_TEXT), 0) != 0 || nng_recv(s, &buf, &len, NNG_FLAG_ALLOC) != 0)
-			die("bare call", "failed");
-		nng_free(buf, len);
+		bare_call(s, REQ_TEXT);
 		lat[i] = now_s() - a;
 	}
 	lat_print("sequential add, bare nng REQ/REP pair", lat, n, now_s() - t0);
@@ -407,9 +294,7 @@ static void bare_slot_cb(void *arg)
 
 static void par_bare(const char *url, int each, double secs)
 {
-	nng_socket s;
-	if (nng_req0_open(&s) != 0 || nng_dial(s, url, NULL, 0) != 0)
-		die("bare dial", url);
+	nng_socket s = bare_dial(url);
 	atomic_long done = 0;
 	atomic_int stop = 0;
 	bare_slot *b = calloc((size_t)each, sizeof *b);
@@ -440,14 +325,16 @@ static void par_bare(const char *url, int each, double secs)
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "serve-bare") == 0)
-		return serve_bare();
+		return serve_bare(REP_TEXT, BARE_CTX);
 	if (argc < 3)
 		die("usage", "bench_rpc RPC_URL HTTP_URL [CHAIN_URL CHAIN_OBJECT]");
 	signal(SIGPIPE, SIG_IGN);
 	long calls = getenv("BENCH_CALLS") ? atol(getenv("BENCH_CALLS")) : 20000;
 	double secs = getenv("BENCH_SECONDS") ? atof(getenv("BENCH_SECONDS")) : 2;
 	char bare[256];
-	pid_t pid = bare_start(bare, sizeof bare);
+	char *bare_argv[] = {"bench_rpc", "serve-bare", NULL};
+	child srv;
+	bare_start(&srv, bare_argv, bare, sizeof bare);
 	node_wire w;
 	node_wire_init(&w);
 	node_client *c;
@@ -478,7 +365,6 @@ int main(int argc, char **argv)
 	}
 	node_client_close(c);
 	node_wire_fini(&w);
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
+	child_reap(&srv, 1);
 	return 0;
 }
