@@ -402,6 +402,11 @@ UNIT_TEST(test_depth)
 	UNIT_CHECK(decode_str(&w, "{\"a\":[[1]]}", &err) == 0);
 	UNIT_CHECK(decode_str(&w, "{\"a\":[[[1]]]}", &err) == NODE_ELIMIT);
 	UNIT_CHECK(decode_str(&w, "{\"a\":[{\"b\":{}}]}", &err) == NODE_ELIMIT);
+	/* Brackets inside strings do not count, escaped quotes do not end them,
+	 * and an escaped backslash before a quote does. */
+	UNIT_CHECK(decode_str(&w, "{\"a\":\"x\\\"[[[[{{\",\"b\":[1]}", &err) == 0);
+	UNIT_CHECK(decode_str(&w, "{\"a\":\"\\\\\",\"b\":[[[1]]]}", &err) == NODE_ELIMIT);
+	UNIT_CHECK(decode_str(&w, "{\"a\":\"\\\\\",\"b\":[[1]]}", &err) == 0);
 	cJSON *built = cJSON_Parse("{\"a\":[[[1]]]}");
 	UNIT_CHECK(node_msg_check_limits(&w.limits, built, &err) == NODE_ELIMIT);
 	cJSON_Delete(built);
