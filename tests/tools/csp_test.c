@@ -422,6 +422,8 @@ static void test_alt(void)
 
 typedef struct contention {
 	csp_chan *c[2];
+	csp_end *w[CW]; /* made before the processes start: a writer that retired
+	                   before another joined would retire its channel for good */
 	atomic_long sum, count;
 	atomic_int stop;
 } contention;
@@ -430,7 +432,7 @@ static void cont_writer(csp_proc *self, void *arg)
 {
 	contention *k = arg;
 	int id = atoi(csp_proc_name(self) + 1);
-	csp_end *w = end(k->c[id % 2], 1);
+	csp_end *w = k->w[id];
 	char v[32];
 	for (int i = 1; i <= CN; i++) {
 		snprintf(v, sizeof v, "%d", i);
@@ -472,6 +474,8 @@ static void test_contention(int cap)
 	contention k = {.sum = 0};
 	k.c[0] = chan("c0", CSP_ANY2ANY, cap);
 	k.c[1] = chan("c1", CSP_ANY2ANY, cap);
+	for (int i = 0; i < CW; i++)
+		k.w[i] = end(k.c[i % 2], 1);
 	csp_spec ps[CW + CR];
 	char names[CW + CR][16];
 	for (int i = 0; i < CW + CR; i++) {
