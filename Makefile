@@ -58,6 +58,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) tests/unit/unit.h
 
 $(BUILD)/tests/tasks_test: modules/worker/tasks.c modules/worker/tasks.h
 
+# mr_test links the MapReduce data plane besides core (not job.c: the master's)
+MR_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(addprefix modules/mapreduce/,kv.c run.c merge.c builtin.c out.c))
+$(BUILD)/tests/mr_test: tests/unit/mr_test.c $(MR_OBJ) $(CORE_OBJ) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(MR_OBJ) $(CORE_OBJ) $(LDLIBS)
+
 # the benchmarks next to a bare nng REQ/REP pair share its server and client
 $(BUILD)/tools/bench_chan $(BUILD)/tools/bench_rpc: tests/tools/bare_rep.h
 
