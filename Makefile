@@ -58,6 +58,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) tests/unit/unit.h
 
 $(BUILD)/tests/tasks_test: modules/worker/tasks.c modules/worker/tasks.h
 
+# job_test links the job parser itself (an explicit rule: the pattern rule links only core)
+$(BUILD)/tests/job_test: tests/unit/job_test.c $(BUILD)/modules/mapreduce/job.o $(CORE_OBJ) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/modules/mapreduce/job.o $(CORE_OBJ) $(LDLIBS)
+
 # mr_test links the MapReduce data plane besides core (not job.c: the master's)
 MR_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(addprefix modules/mapreduce/,kv.c run.c merge.c builtin.c out.c))
 $(BUILD)/tests/mr_test: tests/unit/mr_test.c $(MR_OBJ) $(CORE_OBJ) tests/unit/unit.h
