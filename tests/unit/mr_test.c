@@ -639,29 +639,44 @@ static size_t baseline_wc(const char *t, size_t len)
 
 UNIT_TEST(test_speed)
 {
-	const char *mb_env = getenv("MR_BENCH_MB");
-	size_t mb = mb_env ? (size_t)atoi(mb_env) : 32, len;
-	char *text = gen_text(mb << 20, 50000, NULL, &len);
+	/* MR_BENCH_FILE: a text to time instead (e.g. tests/tools/gentext's). */
+	const char *mb_env = getenv("MR_BENCH_MB"), *file = getenv("MR_BENCH_FILE");
+	size_t mb = mb_env ? (size_t)atoi(mb_env) : 32, len = 0;
+	char *text = file ? slurp(file, &len) : gen_text(mb << 20, 50000, NULL, &len);
+	UNIT_CHECK(text != NULL);
+	if (text == NULL)
+		return;
 	node_err err = {0};
 	char *dir = tmpdir();
-	mr_kv_opts o = {dir, 2, 64u << 20, MR_ORDER_KEY, NULL, NULL, MR_FOLD_SUM, 0};
-	mr_kv_writer *w;
-	double t0 = now();
-	UNIT_CHECK(mr_kv_writer_open(&w, &o, &err) == 0);
-	UNIT_CHECK(mr_fn_wordcount(text, len, 1, NULL, w, &err) == 0);
-	UNIT_CHECK(mr_kv_finish(w, &err) == 0);
-	double t1 = now();
-	mr_kv_writer_free(w);
-	size_t d = baseline_wc(text, len);
-	double t2 = now();
+	/* Best of three, interleaved: the machine is shared and noisy. */
+	double best = 1e9, best_base = 1e9;
+	size_t d = 0;
+	for (int rep = 0; rep < 3; rep++) {
+		mr_kv_opts o = {dir, 2, 64u << 20, MR_ORDER_KEY, NULL, NULL, MR_FOLD_SUM, 0};
+		mr_kv_writer *w;
+		double t0 = now();
+		UNIT_CHECK(mr_kv_writer_open(&w, &o, &err) == 0);
+		UNIT_CHECK(mr_fn_wordcount(text, len, 1, NULL, w, &err) == 0);
+		UNIT_CHECK(mr_kv_finish(w, &err) == 0);
+		double t1 = now();
+		mr_kv_writer_free(w);
+		d = baseline_wc(text, len);
+		double t2 = now();
+		best = t1 - t0 < best ? t1 - t0 : best;
+		best_base = t2 - t1 < best_base ? t2 - t1 : best_base;
+	}
 	fprintf(stderr, "    wordcount map+combine+spill: %.0f MB/s; baseline C count: %.0f MB/s (%zu MB, %zu words)\n",
-	        (double)len / 1048576 / (t1 - t0), (double)len / 1048576 / (t2 - t1), len >> 20, d);
+	        (double)len / 1048576 / best, (double)len / 1048576 / best_base, len >> 20, d);
 	free(text);
 	rmtree(dir);
 }
 
 int main(void)
 {
+	if (getenv("MR_BENCH_ONLY")) { /* for profiling the map path alone */
+		UNIT_RUN(test_speed);
+		return unit_finish("mr_test");
+	}
 	UNIT_RUN(test_varint_and_order);
 	UNIT_RUN(test_example_wordcount);
 	UNIT_RUN(test_example_combiner_variants);
