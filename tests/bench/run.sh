@@ -60,5 +60,6 @@ script map.sh
 script rpc.sh
 bench bench_csp
 script chan.sh
+script wordcount.sh
 
 exit "$status"
