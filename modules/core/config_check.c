@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GOT_LEN 60
 
 /* ---- error collection ---- */
 
@@ -30,25 +29,6 @@ static void walk_error(walk *w, const char *fmt, ...)
 	cJSON_AddItemToArray(w->errs, cJSON_CreateString(msg));
 }
 
-/* A value as the user wrote it, cut short so one error stays one line. */
-static void got_text(const cJSON *v, char *out, size_t n)
-{
-	char *s = cJSON_PrintUnformatted(v);
-	if (s == NULL) {
-		snprintf(out, n, "(a value)");
-		return;
-	}
-	size_t len = strlen(s);
-	if (len > GOT_LEN) {
-		len = GOT_LEN - 3;
-		while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-			len--; /* do not split a UTF-8 character */
-		snprintf(out, n, "%.*s...", (int)len, s);
-	} else {
-		snprintf(out, n, "%s", s);
-	}
-	cJSON_free(s);
-}
 
 static void describe_bounds(char *out, size_t n, const char *what, long long min, long long max)
 {
@@ -120,8 +100,8 @@ static void type_error(walk *w, const char *path, const node_conf_key *row, cons
 
 static void value_error(walk *w, const char *path, const node_conf_key *row, const cJSON *v)
 {
-	char got[GOT_LEN + 8];
-	got_text(v, got, sizeof got);
+	char got[NODE_EXCERPT_LEN + 8];
+	node_json_excerpt(v, got, sizeof got);
 	type_error(w, path, row, got);
 }
 
@@ -454,8 +434,8 @@ static cJSON *parse_json(walk *w, const char *text)
 static void validate(walk *w, cJSON *root, node_err *err)
 {
 	if (!cJSON_IsObject(root)) {
-		char got[GOT_LEN + 8];
-		got_text(root, got, sizeof got);
+		char got[NODE_EXCERPT_LEN + 8];
+		node_json_excerpt(root, got, sizeof got);
 		walk_error(w, "expected a JSON object at the top level, got %s", got);
 		return;
 	}

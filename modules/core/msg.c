@@ -340,3 +340,22 @@ int node_reply_check(const cJSON *reply, node_err *err)
 	return node_err_set(err, NODE_EREMOTE, cJSON_IsString(code) ? code->valuestring : NODE_ERR_INTERNAL, "%s",
 	    cJSON_IsString(msg) ? msg->valuestring : "the peer reported an error without a message");
 }
+
+void node_json_excerpt(const cJSON *v, char *out, size_t n)
+{
+	char *s = cJSON_PrintUnformatted(v);
+	if (s == NULL) {
+		snprintf(out, n, "(a value)");
+		return;
+	}
+	size_t len = strlen(s);
+	if (len > NODE_EXCERPT_LEN) {
+		len = NODE_EXCERPT_LEN - 3;
+		while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+			len--; /* do not split a UTF-8 character */
+		snprintf(out, n, "%.*s...", (int)len, s);
+	} else {
+		snprintf(out, n, "%s", s);
+	}
+	cJSON_free(s);
+}

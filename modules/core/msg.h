@@ -58,6 +58,12 @@ int node_msg_parse_text(node_wire *w, const char *text, size_t len, cJSON **out,
 int node_msg_check_limits(const node_limits *lim, const cJSON *v, node_err *err);
 
 /* Replies: {"ok":true} and {"ok":false,"error":{"code":...,"message":...}}. */
+/* A value as the user wrote it, cut to NODE_EXCERPT_LEN bytes (never inside
+ * a UTF-8 character) so an error about it stays one line. out: at least
+ * NODE_EXCERPT_LEN + 8 bytes. */
+#define NODE_EXCERPT_LEN 60
+void node_json_excerpt(const cJSON *v, char *out, size_t n);
+
 cJSON *node_reply_ok(void);
 cJSON *node_reply_error(const char *code, const char *fmt, ...) NODE_PRINTF(2, 3);
 cJSON *node_reply_from_err(const node_err *err);

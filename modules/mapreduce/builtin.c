@@ -132,18 +132,17 @@ typedef struct num {
 
 static int parse_value(const uint8_t *v, size_t len, num *out)
 {
+	int64_t x;
+	if (mr_kv_parse_i64(v, len, &x)) {
+		*out = (num){1, x, (double)x};
+		return 1;
+	}
 	char buf[64];
 	if (len == 0 || len >= sizeof buf)
 		return 0;
 	memcpy(buf, v, len);
 	buf[len] = '\0';
 	char *end;
-	errno = 0;
-	long long x = strtoll(buf, &end, 10);
-	if (end == buf + len && errno == 0) {
-		*out = (num){1, x, (double)x};
-		return 1;
-	}
 	double d = strtod(buf, &end);
 	if (end != buf + len || d != d)
 		return 0;

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "core/file.h"
+#include "core/msg.h"
 
-#define GOT_LEN 60
 #define JPATH 160 /* a JSON path in an error; longer ones are cut */
 #define FUNCTION_MAX 128
 
@@ -57,30 +57,11 @@ static int oom(pctx *c)
 	return node_err_set(c->err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory reading the job");
 }
 
-/* A value as the user wrote it, cut short so one error stays one line. */
-static void got_text(const cJSON *v, char *out, size_t n)
-{
-	char *s = cJSON_PrintUnformatted(v);
-	if (s == NULL) {
-		snprintf(out, n, "(a value)");
-		return;
-	}
-	size_t len = strlen(s);
-	if (len > GOT_LEN) {
-		len = GOT_LEN - 3;
-		while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-			len--; /* do not split a UTF-8 character */
-		snprintf(out, n, "%.*s...", (int)len, s);
-	} else {
-		snprintf(out, n, "%s", s);
-	}
-	cJSON_free(s);
-}
 
 static int expect(pctx *c, const char *path, const char *want, const cJSON *got)
 {
-	char g[GOT_LEN + 8];
-	got_text(got, g, sizeof g);
+	char g[NODE_EXCERPT_LEN + 8];
+	node_json_excerpt(got, g, sizeof g);
 	return fail(c, path, "expected %s, got %s", want, g);
 }
 

@@ -219,7 +219,7 @@ static int64_t fold_op(mr_kv_fold f, int64_t a, int64_t b)
 	return (int64_t)((uint64_t)a + (uint64_t)b);  /* wraps, never UB */
 }
 
-static int parse_i64(const uint8_t *v, size_t len, int64_t *out)
+int mr_kv_parse_i64(const uint8_t *v, size_t len, int64_t *out)
 {
 	char buf[24];
 	if (len == 0 || len >= sizeof buf)
@@ -243,7 +243,7 @@ static int fold_group(mr_kv_fold f, const uint8_t *key, size_t klen, mr_values *
 	int64_t acc = 0, x;
 	int rc, any = 0;
 	while ((rc = mr_values_next(vals, &v, &vl, err)) > 0) {
-		if (!parse_i64(v, vl, &x))
+		if (!mr_kv_parse_i64(v, vl, &x))
 			return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_ARGS,
 			                    "value \"%.*s\" of key \"%.*s\" is not an integer", (int)(vl > 40 ? 40 : vl),
 			                    (const char *)v, (int)(klen > 40 ? 40 : klen), (const char *)key);

@@ -85,6 +85,8 @@ uint64_t mr_kv_hash(const void *key, size_t len);
 static inline uint64_t mr_kv_hash_step(uint64_t h, uint8_t c) { return (h ^ c) * 1099511628211ULL; }
 #define MR_KV_HASH_INIT 14695981039346656037ULL
 int mr_kv_partition(const void *key, size_t len, int nparts);
+/* A value that is a whole decimal int64 ("42", "-7"): 1 and *out, else 0. */
+int mr_kv_parse_i64(const uint8_t *v, size_t len, int64_t *out);
 
 /* Order of two records under an order (negative, 0, positive). */
 int mr_kv_cmp(mr_kv_order order, const mr_kv_rec *a, const mr_kv_rec *b);
