@@ -133,7 +133,6 @@ ch_waiter *ch_waiter_new(int type, node_call *c, int nguards)
 	w->call = c;
 	w->pipe = node_call_pipe(c);
 	w->nguards = nguards;
-	w->seq = 0;
 	return w;
 }
 

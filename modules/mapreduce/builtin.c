@@ -137,14 +137,8 @@ static int parse_value(const uint8_t *v, size_t len, num *out)
 		*out = (num){1, x, (double)x};
 		return 1;
 	}
-	char buf[64];
-	if (len == 0 || len >= sizeof buf)
-		return 0;
-	memcpy(buf, v, len);
-	buf[len] = '\0';
-	char *end;
-	double d = strtod(buf, &end);
-	if (end != buf + len || d != d)
+	double d;
+	if (!mr_kv_parse_double(v, len, &d))
 		return 0;
 	*out = (num){0, 0, d};
 	return 1;

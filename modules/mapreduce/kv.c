@@ -57,8 +57,7 @@ static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return c ? c : (al > bl) - (al < bl);
 }
 
-/* Values up to 63 bytes that strtod reads whole are numbers; others not. */
-static int parse_num(const uint8_t *v, size_t len, double *out)
+int mr_kv_parse_double(const uint8_t *v, size_t len, double *out)
 {
 	char buf[64];
 	if (len == 0 || len >= sizeof buf)
@@ -69,7 +68,17 @@ static int parse_num(const uint8_t *v, size_t len, double *out)
 	double d = strtod(buf, &end);
 	if (end != buf + len || d != d)
 		return 0;
-	*out = d == 0 ? 0.0 : d;  /* -0 and 0 are one number */
+	*out = d;
+	return 1;
+}
+
+/* For sorting: -0 and 0 are one number. */
+static int parse_num(const uint8_t *v, size_t len, double *out)
+{
+	if (!mr_kv_parse_double(v, len, out))
+		return 0;
+	if (*out == 0)
+		*out = 0.0;
 	return 1;
 }
 

@@ -87,6 +87,8 @@ static inline uint64_t mr_kv_hash_step(uint64_t h, uint8_t c) { return (h ^ c) *
 int mr_kv_partition(const void *key, size_t len, int nparts);
 /* A value that is a whole decimal int64 ("42", "-7"): 1 and *out, else 0. */
 int mr_kv_parse_i64(const uint8_t *v, size_t len, int64_t *out);
+/* A value of at most 63 bytes that strtod reads whole (not NaN): 1 and *out, else 0. */
+int mr_kv_parse_double(const uint8_t *v, size_t len, double *out);
 
 /* Order of two records under an order (negative, 0, positive). */
 int mr_kv_cmp(mr_kv_order order, const mr_kv_rec *a, const mr_kv_rec *b);
