@@ -148,6 +148,32 @@ const node_conf_key node_conf_keys[] = {
 	{ "nodes.*.roles.worker.queues", NODE_CT_STRLIST, 0, 0, NULL, "[\"default\"]", "queues this worker consumes" },
 	{ "nodes.*.roles.worker.concurrency", NODE_CT_INT, 1, NODE_CONF_NOMAX, NULL, NULL,
 	  "tasks run at once (default: the number of cores)" },
+	{ "nodes.*.roles.worker.mr_listen", NODE_CT_URL, 0, 0, NULL, NULL,
+	  "address this worker serves its MapReduce map outputs on (default: tcp://HOST:0, a free port); node-mapreduce(1)" },
+	{ "nodes.*.roles.worker.mr_sort_mb", NODE_CT_INT, 1, 1048576, NULL, "256",
+	  "MiB of map output a MapReduce task sorts in memory before it spills a run to disk" },
+	{ "nodes.*.roles.worker.mr_exec", NODE_CT_BOOL, 0, 0, NULL, "false",
+	  "run the programs ({\"exec\": [...]}) and plugins MapReduce jobs name: remote code execution, off by default" },
+	{ "nodes.*.roles.worker.mr_local_read", NODE_CT_BOOL, 0, 0, NULL, "true",
+	  "a reduce task reads map outputs of the same machine straight from disk; false: always over the transport" },
+	{ "nodes.*.roles.mapreduce", NODE_CT_OBJECT, 0, 0, NULL, NULL,
+	  "the MapReduce master: jobs, their map and reduce tasks, results (Disco); node-mapreduce(1)" },
+	{ "nodes.*.roles.mapreduce.listen", NODE_CT_URL, 0, 0, NULL, "\"tcp://127.0.0.1:7140\"",
+	  "address the master listens on for node job (default port 7140 on the node's host)" },
+	{ "nodes.*.roles.mapreduce.broker", NODE_CT_STRING, 0, 1024, NULL, NULL,
+	  "broker the map and reduce tasks go through (default: the cluster's broker role)" },
+	{ "nodes.*.roles.mapreduce.queue", NODE_CT_STRING, 1, 128, NULL, "\"mapreduce\"",
+	  "queue of the map and reduce tasks; workers must consume it" },
+	{ "nodes.*.roles.mapreduce.max_attempts", NODE_CT_INT, 1, 100, NULL, "4",
+	  "attempts of one map or reduce task before the job fails" },
+	{ "nodes.*.roles.mapreduce.speculative", NODE_CT_BOOL, 0, 0, NULL, "true",
+	  "near the end of a phase, give slow tasks a backup copy; the first to finish wins" },
+	{ "nodes.*.roles.mapreduce.backup_after_ms", NODE_CT_INT, 100, 86400000, NULL, "2000",
+	  "a task is slow when it has run this long and twice the median of the phase's finished tasks" },
+	{ "nodes.*.roles.mapreduce.max_jobs", NODE_CT_INT, 1, 1000000, NULL, "1000",
+	  "jobs kept (running or finished, until purged); beyond, submit is refused" },
+	{ "nodes.*.roles.mapreduce.max_running", NODE_CT_INT, 1, 10000, NULL, "4",
+	  "jobs running at once; later ones wait in submission order" },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 
@@ -162,7 +188,8 @@ const char node_conf_default_text[] =
 	"        \"nameserver\": { \"listen\": \"tcp://127.0.0.1:7110\" },\n"
 	"        \"rpc\": { \"listen\": \"tcp://127.0.0.1:7120\", \"objects\": [ { \"name\": \"server\", \"kind\": \"greeting\" } ] },\n"
 	"        \"chanhost\": { \"listen\": \"tcp://127.0.0.1:7130\" },\n"
-	"        \"worker\": { \"queues\": [\"default\", \"fibo\", \"sqrt\", \"webcrawler\"] }\n"
+	"        \"mapreduce\": { \"listen\": \"tcp://127.0.0.1:7140\" },\n"
+	"        \"worker\": { \"queues\": [\"default\", \"fibo\", \"sqrt\", \"webcrawler\", \"mapreduce\"] }\n"
 	"      }\n"
 	"    }\n"
 	"  }\n"

@@ -161,7 +161,7 @@ UNIT_TEST(type_errors)
 	UNIT_CHECK(error_is("{\"nodes\":{\"a\":{},\"clusterx\":{}},\"bogus\":1}",
 	    "bogus: unknown key (known keys here: cluster, secret, secret_file, auth_window_ms, tls, limits, defaults, queues, nodes)"));
 	UNIT_CHECK(error_is("{\"nodes\":{\"a\":{\"roles\":{\"brokr\":{}}}}}",
-	    "nodes.a.roles.brokr: unknown key (known keys here: broker, nameserver, rpc, chanhost, worker)"));
+	    "nodes.a.roles.brokr: unknown key (known keys here: broker, nameserver, rpc, chanhost, worker, mapreduce)"));
 	UNIT_CHECK(error_is("{\"nodes\":{\"a\":{},\"a\":{}}}", "nodes.a: duplicate key"));
 	UNIT_CHECK(error_is("{\"nodes\":{\"a.b\":{}}}",
 	    "nodes: \"a.b\" is not a usable name (names are non-empty and contain no '.')"));
