@@ -62,7 +62,7 @@ UNIT_TEST(embedded_default_is_valid)
 	UNIT_CHECK(node_conf_role_url(&c, "broker", "listen", &url, &err) == 0);
 	UNIT_CHECK(url != NULL && strcmp(url, "tcp://127.0.0.1:7100") == 0);
 	const cJSON *q = node_conf_mine(&c, "roles.worker.queues");
-	UNIT_CHECK(cJSON_GetArraySize(q) == 4 && strcmp(err_at(q, 0), "default") == 0 && strcmp(err_at(q, 3), "webcrawler") == 0);
+	UNIT_CHECK(cJSON_GetArraySize(q) == 5 && strcmp(err_at(q, 0), "default") == 0 && strcmp(err_at(q, 3), "webcrawler") == 0);
 	UNIT_CHECK(strcmp(c.source, "(embedded default)") == 0);
 	node_conf_free(&c);
 }
