@@ -55,10 +55,42 @@ done
 secs_b=$(sort -n "$T/b.times" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 row "(b) wc_baseline, 1 thread (median of $RUNS)" "$secs_b"
 
-# (c) node mapreduce, 2 workers: the row issue 7 adds here, on the same
-# $TEXT, timed from `node job submit --wait` to the last result, with its
-# `node job results` checked against $T/b.out like (a) below, and its ratios
-# to (a) and (b) printed (targets >= 5x and >= 1.5x).
+# (c) node mapreduce: a broker, the master and two workers (one task each)
+# on this machine, timed from `node job submit --wait` to the end of
+# `node job results`, whose records must equal (b)'s.
+BPORT=$(free_port) MPORT=$(free_port)
+cat >"$T/c.json" <<JSON
+{ "cluster": "bench-wc", "defaults": { "timeout_ms": 10000, "discovery": false },
+  "nodes": {
+    "m": { "host": "127.0.0.1", "roles": {
+      "broker": { "listen": "tcp://127.0.0.1:$BPORT", "fsync": "batch" },
+      "mapreduce": { "listen": "tcp://127.0.0.1:$MPORT" } } },
+    "w": { "host": "127.0.0.1", "roles": {
+      "worker": { "queues": ["mapreduce"], "concurrency": 1 } } } } }
+JSON
+export NODE_CONFIG="$T/c.json"
+start broker "$NODE" --name m --data-dir "$T/data-m" broker
+wait_for "$T/broker.log" 'listening on' || die "the broker did not start"
+start master "$NODE" --name m --data-dir "$T/data-m" mapreduce
+wait_for "$T/master.log" 'listening on' || die "the master did not start"
+start w1 "$NODE" --name w --data-dir "$T/data-w" worker
+start w2 "$NODE" --name w --data-dir "$T/data-w" worker
+wait_for "$T/w1.log" consuming && wait_for "$T/w2.log" consuming || die "the workers did not start"
+CHUNK_MB=${BENCH_CHUNK_MB:-64}
+cat >"$T/wc.json" <<JSON
+{ "name": "bench-wc", "inputs": ["$TEXT"], "chunk_bytes": $((CHUNK_MB * 1048576)),
+  "map": "wordcount", "combiner": "sum", "reduce": "sum", "partitions": 2,
+  "output": {"dir": "$T/wc-out"} }
+JSON
+t0=$(now_ms)
+ID=$("$NODE" job submit --wait "$T/wc.json") || die "the node job failed"
+"$NODE" job results "$ID" | LC_ALL=C sort >"$T/c.out" || die "node job results failed"
+secs_c=$(since "$t0")
+row "(c) node mapreduce, 2 workers, $CHUNK_MB MB chunks" "$secs_c"
+"$NODE" job status "$ID" | sed 's/^/    /'
+cmp -s "$T/c.out" "$T/b.out" || { echo "MISMATCH: (c) and (b) differ:" >&2; diff "$T/c.out" "$T/b.out" | head -5 >&2; exit 1; }
+printf '(c) is %sx (b) (target 1.5x) and %sx (a) (target 5x)\n' \
+	"$(awk "BEGIN { printf \"%.2f\", $secs_b / $secs_c }")" "$(awk "BEGIN { printf \"%.1f\", $secs_a / $secs_c }")"
 
 # (a) and (b) must agree: uniq -c prints "  COUNT WORD"; a text that starts
 # with a separator gives tr's output an empty first line (NF == 1), no word.
