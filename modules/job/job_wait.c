@@ -96,8 +96,9 @@ static int job_ended(job_follow *f, const cJSON *st)
 	if (f->mode != JOB_SHOW_QUIET) {
 		const cJSON *out = cJSON_GetObjectItemCaseSensitive(st, "output");
 		const char *dir = job_str(out, "dir");
-		fprintf(stderr, "job %s done: %.0f records in %d part files in %s\n", f->id, job_num(st, "records_out"),
-		    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(out, "files")), dir ? dir : "?");
+		int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(out, "files"));
+		fprintf(stderr, "job %s done: %.0f records in %d part file%s in %s\n", f->id, job_num(st, "records_out"), n,
+		    n == 1 ? "" : "s", dir ? dir : "?");
 	}
 	return 0;
 }
