@@ -56,8 +56,6 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LDLIBS)
 
-$(BUILD)/tests/tasks_test: modules/worker/tasks.c modules/worker/tasks.h
-
 # job_test links the job parser itself (an explicit rule: the pattern rule links only core)
 $(BUILD)/tests/job_test: tests/unit/job_test.c $(BUILD)/modules/mapreduce/job.o $(CORE_OBJ) tests/unit/unit.h
 	@mkdir -p $(dir $@)
@@ -68,6 +66,17 @@ MR_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(addprefix modules/mapreduce/,kv.c run.c 
 $(BUILD)/tests/mr_test: tests/unit/mr_test.c $(MR_OBJ) $(CORE_OBJ) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(MR_OBJ) $(CORE_OBJ) $(LDLIBS)
+
+# the worker's MapReduce tasks: tasks_test (tasks.c registers mr.map and
+# mr.reduce) and mrtask_test link them with the data plane and the job parser
+MRTASK_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(addprefix modules/mapreduce/,task_map.c task_reduce.c input.c \
+	stream.c plugin.c fetch.c serve.c host.c job.c)) $(MR_OBJ)
+$(BUILD)/tests/tasks_test: tests/unit/tasks_test.c modules/worker/tasks.c modules/worker/tasks.h $(MRTASK_OBJ) $(CORE_OBJ) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(MRTASK_OBJ) $(CORE_OBJ) $(LDLIBS)
+$(BUILD)/tests/mrtask_test: tests/unit/mrtask_test.c $(MRTASK_OBJ) $(CORE_OBJ) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(MRTASK_OBJ) $(CORE_OBJ) $(LDLIBS)
 
 # the benchmarks next to a bare nng REQ/REP pair share its server and client
 $(BUILD)/tools/bench_chan $(BUILD)/tools/bench_rpc: tests/tools/bare_rep.h
@@ -116,6 +125,11 @@ $(BUILD)/include/node/csp.h: modules/client/nodecsp.h
 	@mkdir -p $(dir $@)
 	$(CSP_H_SED) $< >$@
 
+# <node/mapreduce.h>: the ABI of MapReduce plugins (node-tasks(7))
+$(BUILD)/include/node/mapreduce.h: modules/mapreduce/nodemr.h
+	@mkdir -p $(dir $@)
+	cp $< $@
+
 $(BUILD)/examples/%: conf/examples/%.c $(LIB_A) $(LIB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(EX_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
@@ -142,6 +156,8 @@ PLUGIN_SO := $(PLUGIN_SRC:conf/plugins/%.c=$(BUILD)/plugins/%.so)
 PLUGIN_H := $(BUILD)/include/node/rpc_plugin.h
 
 plugins: $(PLUGIN_SO)
+# MapReduce plugins (mr_*.c) include <node/mapreduce.h>
+$(filter $(BUILD)/plugins/mr_%,$(PLUGIN_SO)): $(BUILD)/include/node/mapreduce.h
 
 $(PLUGIN_H): modules/rpc/rpc_plugin.h
 	@mkdir -p $(dir $@)
@@ -204,6 +220,7 @@ install: node lib
 	$(CSP_H_SED) modules/client/nodecsp.h >$(DESTDIR)$(PREFIX)/include/node/csp.h
 	chmod 644 $(DESTDIR)$(PREFIX)/include/node/csp.h
 	install -m 644 modules/rpc/rpc_plugin.h $(DESTDIR)$(PREFIX)/include/node/rpc_plugin.h
+	install -m 644 modules/mapreduce/nodemr.h $(DESTDIR)$(PREFIX)/include/node/mapreduce.h
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/libnodeclient.a
 	install -m 755 $(LIB_SO).0 $(DESTDIR)$(PREFIX)/lib/libnodeclient.so.0
 	ln -sf libnodeclient.so.0 $(DESTDIR)$(PREFIX)/lib/libnodeclient.so

@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "commands.h"
 #include "core/log.h"
+#include "mapreduce/mrtask.h"
 #include "worker/worker.h"
 
 static const node_opt worker_opts[] = {
@@ -214,6 +215,7 @@ static void worker_free(worker *w)
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->lock);
 	pthread_mutex_destroy(&w->log_lock);
+	free(w->mr);
 	free(w);
 }
 
@@ -221,6 +223,11 @@ static void worker_free(worker *w)
 static int worker_start(worker *w, node_err *err)
 {
 	if (worker_link_open(w, &w->fetch, err) != 0 || worker_link_open(w, &w->ctl, err) != 0)
+		return NODE_EXIT_START;
+	/* MapReduce tasks: MRDIR and the map output server, before any task runs */
+	if ((w->mr = calloc(1, sizeof *w->mr)) == NULL)
+		return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory"), NODE_EXIT_START;
+	if (mr_worker_side_start(w->mr, &w->ctx->conf, &w->ctx->wire, w->name, w->timeout_ms, err) != 0)
 		return NODE_EXIT_START;
 	worker_fetch_init(w);
 	if (worker_pool_start(w, err) != 0 || worker_stop_watch(w, err) != 0)
@@ -239,6 +246,8 @@ static int worker_finish(worker *w)
 	worker_link_close(w, &w->fetch);
 	worker_link_close(w, &w->ctl);
 	worker_pool_join(w, abandoned);
+	if (w->mr)
+		mr_worker_side_stop(w->mr); /* after the pool: a running map serves nobody */
 	worker_sub_close(w);
 	worker_stop_join(w);
 	return abandoned;

@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "mapreduce/mrtask.h"
 #include "worker/tasks.h"
 #include "worker/worker.h"
 
@@ -50,6 +51,7 @@ static int worker_run_call(worker_thread *t, const cJSON *task, cJSON **value, c
 	worker_task_ctx ctx;
 	worker_ctx_state st;
 	worker_sub_ctx(t, task, &ctx, &st);
+	ctx.mr = t->w->mr ? &t->w->mr->env : NULL;
 	return worker_task_run(&ctx, name->valuestring, args, kwargs, value, err, WORKER_ERR_MAX);
 }
 

@@ -33,6 +33,7 @@
 
 #include "core/clock.h"
 #include "core/rand.h"
+#include "mapreduce/mrtask.h"
 
 #define TASK_EXACT_MAX 9007199254740992.0 /* 2^53: doubles are exact integers below */
 
@@ -1092,6 +1093,8 @@ const worker_task worker_tasks[] = {
 	{"fail", task_fail, "fail(message): always fail with message"},
 	{"crawl", task_crawl, "crawl(url, n=10): HTTP GET url, return {url, status, links: first n <a href>}"},
 	{"chunk", task_chunk, "chunk(name, [args0, ...] or its JSON text): name on each, {\"v\": [values] or their text, \"e\": {index: error}}"},
+	{"mr.map", mr_task_map, "mr.map({job_id, job, task, attempt, input}): one map task of a MapReduce job (node-tasks(7))"},
+	{"mr.reduce", mr_task_reduce, "mr.reduce({job_id, job, partition, attempt, sources}): one reduce task of a MapReduce job"},
 	{NULL, NULL, NULL},
 };
 

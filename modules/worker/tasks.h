@@ -47,6 +47,9 @@ typedef struct worker_task_ctx {
 	 * slot to other tasks (node-worker(1), SLOT LENDING). */
 	void (*wait_begin)(const struct worker_task_ctx *ctx);
 	void (*wait_end)(const struct worker_task_ctx *ctx);
+	/* MapReduce tasks: the worker's directory, server, limits
+	 * (mapreduce/mrtask.h); NULL when not run by a worker. */
+	const struct worker_mr_env *mr;
 } worker_task_ctx;
 
 typedef int (*worker_task_fn)(const worker_task_ctx *ctx, const cJSON *args, const cJSON *kwargs, cJSON **result,

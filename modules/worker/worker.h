@@ -137,6 +137,8 @@ typedef struct worker {
 	char logged[8][48];
 	int nlogged;
 	atomic_int broker_down;
+
+	struct mr_worker_side *mr;   /* MapReduce: its directory and map output server (mrtask.h) */
 } worker;
 
 /* worker.c */
