@@ -11,6 +11,7 @@
 
 #include "core/cmd.h"
 #include "core/transport.h"
+#include "mapreduce/job.h"
 
 /* Exit statuses (node-job(1)). */
 #define JOB_EXIT_FAILED 1      /* the job failed or was killed; the master refused */
@@ -19,14 +20,22 @@
 #define JOB_EXIT_TIMEOUT 124   /* --timeout S of a wait ran out, as timeout(1) says */
 #define JOB_EXIT_PIPE 141      /* our standard output went away (128 + SIGPIPE) */
 
+/* What SIGINT/SIGTERM during a wait needs. The stop thread owns it
+ * (chancli_on_stop), so it outlives the command's own state. */
+typedef struct job_stop_note {
+	char id[MR_JOB_ID_MAX + 1]; /* the job being waited for */
+	volatile int line_open;     /* a progress line without its newline is on stderr */
+} job_stop_note;
+
 /* One run of `node job`: the command line and, once opened, the master. */
 typedef struct job_cli {
 	node_ctx *ctx;
 	const node_args *a;
-	node_client *cl; /* NULL until job_open */
-	const char *url; /* the master's address */
-	int json;        /* --json */
-	int call_ms;     /* time limit of one ordinary call */
+	node_client *cl;     /* NULL until job_open */
+	const char *url;     /* the master's address */
+	int json;            /* --json */
+	int call_ms;         /* time limit of one ordinary call */
+	job_stop_note *note; /* NULL until a wait begins */
 } job_cli;
 
 void job_init(job_cli *c, node_ctx *ctx, const node_args *a);
@@ -35,10 +44,8 @@ void job_init(job_cli *c, node_ctx *ctx, const node_args *a);
 int job_open(job_cli *c);
 void job_close(job_cli *c);
 
-/* A progress line without its newline is on stderr (1) or not (0): the
- * next message starts on a line of its own. */
-void job_line_open(int open);
-/* "node job: <formatted>" on stderr, after what stdout holds. */
+/* "node job: <formatted>" on stderr, after what stdout holds and on a
+ * line of its own when a progress line is open. */
 void job_warn(const job_cli *c, const char *fmt, ...) NODE_PRINTF(2, 3);
 /* job_warn plus the usage hint; returns JOB_EXIT_USAGE. */
 int job_usage(const job_cli *c, const char *fmt, ...) NODE_PRINTF(2, 3);

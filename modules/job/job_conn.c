@@ -27,6 +27,8 @@ int job_open(job_cli *c)
 	c->url = url;
 	if (node_client_open(&c->cl, url, JOB_PEER, &c->ctx->wire, &err) != 0) {
 		c->cl = NULL;
+		if (err.rc == NODE_EINVAL) /* an address nng cannot dial */
+			return job_usage(c, "%s", err.msg);
 		return job_fail(c, &err);
 	}
 	return 0;
@@ -39,40 +41,32 @@ void job_close(job_cli *c)
 	fflush(stdout);
 }
 
-static volatile int job_line; /* also read by the stop thread (job_wait.c) */
-
-void job_line_open(int open)
-{
-	job_line = open;
-}
-
 /* stdout first, so that what was printed before the message stays before it. */
-static void job_vsay(const char *fmt, va_list ap)
+static void job_vsay(const job_cli *c, const char *fmt, va_list ap)
 {
 	fflush(stdout);
-	if (job_line)
+	if (c && c->note && c->note->line_open) {
 		fputc('\n', stderr);
-	job_line = 0;
+		c->note->line_open = 0;
+	}
 	fputs("node job: ", stderr);
 	vfprintf(stderr, fmt, ap);
 }
 
 void job_warn(const job_cli *c, const char *fmt, ...)
 {
-	(void)c;
 	va_list ap;
 	va_start(ap, fmt);
-	job_vsay(fmt, ap);
+	job_vsay(c, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 }
 
 int job_usage(const job_cli *c, const char *fmt, ...)
 {
-	(void)c;
 	va_list ap;
 	va_start(ap, fmt);
-	job_vsay(fmt, ap);
+	job_vsay(c, fmt, ap);
 	va_end(ap);
 	fputs("\n(see node job --help)\n", stderr);
 	return JOB_EXIT_USAGE;
@@ -86,9 +80,6 @@ int job_fail(const job_cli *c, const node_err *err)
 	case NODE_EIO: /* the transport's own failures: the master is not there */
 		job_warn(c, "%s (is node mapreduce running there? --master URL, else roles.mapreduce.listen)", err->msg);
 		return JOB_EXIT_UNREACHABLE;
-	case NODE_EINVAL: /* an address nng cannot dial */
-		job_warn(c, "%s", err->msg);
-		return JOB_EXIT_USAGE;
 	default: /* the master's answer (ok:false), a limit, memory */
 		job_warn(c, "%s", err->msg);
 		return JOB_EXIT_FAILED;

@@ -8,7 +8,6 @@
 #include "chancli.h"
 #include "core/clock.h"
 #include "job/job_cli.h"
-#include "mapreduce/job.h"
 
 #define JOB_WAIT_MAX_MS 60000 /* the master's bound on one job.wait */
 #define JOB_TICK_MS 1000      /* a terminal's line is redrawn this often, for its clock */
@@ -28,12 +27,22 @@ typedef struct job_follow {
 	char last[256];   /* the line without its clock, as last shown */
 } job_follow;
 
-/* Read by the stop thread, which outlives any one call (chancli_on_stop). */
-static char job_stop_id[MR_JOB_ID_MAX + 1];
-
+/* On the stop thread, which owns the note. */
 static void job_interrupted(void *arg)
 {
-	job_warn(arg, "interrupted; job %s goes on running (node job kill %s stops it)", job_stop_id, job_stop_id);
+	job_stop_note *n = arg;
+	fprintf(stderr, "%snode job: interrupted; job %s goes on running (node job kill %s stops it)\n",
+	    n->line_open ? "\n" : "", n->id, n->id);
+}
+
+/* Leave at once on SIGINT/SIGTERM, saying what became of the job. */
+static void job_on_stop(job_cli *c, const char *id)
+{
+	job_stop_note *n = calloc(1, sizeof *n);
+	if (n)
+		snprintf(n->id, sizeof n->id, "%s", id);
+	c->note = n;
+	chancli_on_stop(c->ctx, n ? job_interrupted : NULL, n);
 }
 
 /* "map 3/8, reduce 0/2", with "queued, " before and ", 2 retried" after when so. */
@@ -66,7 +75,8 @@ static void job_show_progress(job_follow *f, const cJSON *st)
 		int pad = f->drawn > (size_t)len ? (int)(f->drawn - (size_t)len) : 0;
 		fprintf(stderr, "\r%s%*s", line, pad, "");
 		f->drawn = (size_t)len;
-		job_line_open(1);
+		if (f->c->note)
+			f->c->note->line_open = 1;
 	}
 	snprintf(f->last, sizeof f->last, "%s", text);
 	fflush(stderr);
@@ -77,7 +87,8 @@ static void job_end_line(job_follow *f)
 	if (f->mode == JOB_SHOW_REDRAW && f->drawn > 0)
 		fputc('\n', stderr);
 	f->drawn = 0;
-	job_line_open(0);
+	if (f->c->note)
+		f->c->note->line_open = 0;
 }
 
 /* The job ended: its final word on stderr, the exit status. */
@@ -141,8 +152,7 @@ int job_wait(job_cli *c, const char *id, long long wait_s)
 {
 	job_follow f = {.c = c, .id = id, .start_ms = node_clock_mono_ms()};
 	f.mode = isatty(2) ? JOB_SHOW_REDRAW : node_args_has(c->a, "progress") ? JOB_SHOW_LINES : JOB_SHOW_QUIET;
-	snprintf(job_stop_id, sizeof job_stop_id, "%s", id);
-	chancli_on_stop(c->ctx, job_interrupted, NULL);
+	job_on_stop(c, id);
 	int64_t deadline = wait_s >= 0 ? f.start_ms + wait_s * 1000 : -1;
 	double version = -1;
 	for (;;) {

@@ -46,12 +46,12 @@ typedef struct fm_wait {
 	struct fm_wait *next;
 } fm_wait;
 
-static struct {
+typedef struct fm_master {
 	pthread_mutex_t lock;
 	fm_job *jobs; /* newest first */
 	fm_wait *waits;
 	int step_ms, stopping;
-} fm = {.lock = PTHREAD_MUTEX_INITIALIZER, .step_ms = 50};
+} fm_master;
 
 static int fm_is(const fm_job *j, const char *prefix)
 {
@@ -63,9 +63,9 @@ static int fm_finished(const fm_job *j)
 	return strcmp(j->state, "done") == 0 || strcmp(j->state, "failed") == 0 || strcmp(j->state, "killed") == 0;
 }
 
-static fm_job *fm_find(const char *id)
+static fm_job *fm_find(fm_master *fm, const char *id)
 {
-	for (fm_job *j = fm.jobs; id && j; j = j->next)
+	for (fm_job *j = fm->jobs; id && j; j = j->next)
 		if (strcmp(j->id, id) == 0)
 			return j;
 	return NULL;
@@ -184,11 +184,11 @@ static void fm_end(fm_job *j, const char *state)
 	j->finished = node_clock_wall_ms();
 }
 
-static void fm_step(fm_job *j, int64_t now)
+static void fm_step(fm_master *fm, fm_job *j, int64_t now)
 {
 	if (fm_finished(j) || now < j->next_ms)
 		return;
-	j->next_ms = now + fm.step_ms;
+	j->next_ms = now + fm->step_ms;
 	if (strcmp(j->state, "queued") == 0) {
 		snprintf(j->state, sizeof j->state, "map");
 		j->started = node_clock_wall_ms();
@@ -210,12 +210,12 @@ static void fm_step(fm_job *j, int64_t now)
 }
 
 /* Answer the parked waits whose job changed or ended, or whose time ran out. */
-static void fm_wake(int64_t now, int all)
+static void fm_wake(fm_master *fm, int64_t now, int all)
 {
-	fm_wait **pw = &fm.waits;
+	fm_wait **pw = &fm->waits;
 	while (*pw) {
 		fm_wait *w = *pw;
-		fm_job *j = fm_find(w->id);
+		fm_job *j = fm_find(fm, w->id);
 		if (!all && j && j->version <= w->since && !fm_finished(j) && now < w->deadline) {
 			pw = &w->next;
 			continue;
@@ -233,16 +233,16 @@ static void fm_wake(int64_t now, int all)
 
 static void *fm_ticker(void *arg)
 {
-	(void)arg;
+	fm_master *fm = arg;
 	struct timespec ts = {0, FM_TICK_MS * 1000000L};
 	for (;;) {
-		pthread_mutex_lock(&fm.lock);
-		int stop = fm.stopping;
+		pthread_mutex_lock(&fm->lock);
+		int stop = fm->stopping;
 		int64_t now = node_clock_mono_ms();
-		for (fm_job *j = fm.jobs; j && !stop; j = j->next)
-			fm_step(j, now);
-		fm_wake(now, stop);
-		pthread_mutex_unlock(&fm.lock);
+		for (fm_job *j = fm->jobs; j && !stop; j = j->next)
+			fm_step(fm, j, now);
+		fm_wake(fm, now, stop);
+		pthread_mutex_unlock(&fm->lock);
 		if (stop)
 			return NULL;
 		nanosleep(&ts, NULL);
@@ -263,13 +263,13 @@ static void fm_log(const char *op, const char *what)
 }
 
 /* An {"job": X} input must name a done job. 0, or -1 after answering. */
-static int fm_check_inputs(node_call *c, const cJSON *inputs)
+static int fm_check_inputs(fm_master *fm, node_call *c, const cJSON *inputs)
 {
 	int i = 0;
 	const cJSON *in;
 	cJSON_ArrayForEach(in, inputs) {
 		const char *src = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "job"));
-		fm_job *e = src ? fm_find(src) : NULL;
+		fm_job *e = src ? fm_find(fm, src) : NULL;
 		if (src && e == NULL) {
 			node_call_error(c, "invalid", "inputs[%d]: no job %s", i, src);
 			return -1;
@@ -297,6 +297,7 @@ static void fm_new_id(const char *name, char *out, size_t n)
 
 static void op_submit(node_call *c, const cJSON *req, void *arg)
 {
+	fm_master *fm = arg;
 	const cJSON *job = cJSON_GetObjectItemCaseSensitive(req, "job");
 	const cJSON *out = cJSON_GetObjectItemCaseSensitive(job, "output");
 	const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(job, "inputs");
@@ -316,9 +317,9 @@ static void op_submit(node_call *c, const cJSON *req, void *arg)
 		return;
 	}
 	fm_job *j = calloc(1, sizeof *j);
-	pthread_mutex_lock(&fm.lock);
-	if (j == NULL || fm_check_inputs(c, inputs) != 0) {
-		pthread_mutex_unlock(&fm.lock);
+	pthread_mutex_lock(&fm->lock);
+	if (j == NULL || fm_check_inputs(fm, c, inputs) != 0) {
+		pthread_mutex_unlock(&fm->lock);
 		if (j == NULL)
 			node_call_error(c, NODE_ERR_INTERNAL, "out of memory");
 		free(j);
@@ -334,25 +335,25 @@ static void op_submit(node_call *c, const cJSON *req, void *arg)
 	snprintf(j->dir, sizeof j->dir, "%s", dir);
 	snprintf(j->shown, sizeof j->shown, "%s%s", dir, fm_is(j, "hide") ? "-moved" : "");
 	j->submitted = node_clock_wall_ms();
-	j->next_ms = node_clock_mono_ms() + fm.step_ms;
+	j->next_ms = node_clock_mono_ms() + fm->step_ms;
 	j->version = 1;
-	j->next = fm.jobs;
-	fm.jobs = j;
+	j->next = fm->jobs;
+	fm->jobs = j;
 	cJSON *r = node_reply_ok();
 	cJSON_AddStringToObject(r, "id", j->id);
-	pthread_mutex_unlock(&fm.lock);
+	pthread_mutex_unlock(&fm->lock);
 	node_call_reply(c, r);
 }
 
 /* The job of req under the lock, or NULL after answering not_found (unlocked). */
-static fm_job *fm_lock_job(node_call *c, const cJSON *req, const char *op)
+static fm_job *fm_lock_job(fm_master *fm, node_call *c, const cJSON *req, const char *op)
 {
 	const char *id = fm_id(req);
 	fm_log(op, id);
-	pthread_mutex_lock(&fm.lock);
-	fm_job *j = fm_find(id);
+	pthread_mutex_lock(&fm->lock);
+	fm_job *j = fm_find(fm, id);
 	if (j == NULL) {
-		pthread_mutex_unlock(&fm.lock);
+		pthread_mutex_unlock(&fm->lock);
 		node_call_error(c, NODE_ERR_NOT_FOUND, "no job %s (node job list shows the jobs)", id ? id : "(no id)");
 	}
 	return j;
@@ -360,50 +361,54 @@ static fm_job *fm_lock_job(node_call *c, const cJSON *req, const char *op)
 
 static void op_status(node_call *c, const cJSON *req, void *arg)
 {
-	fm_job *j = fm_lock_job(c, req, "job.status");
+	fm_master *fm = arg;
+	fm_job *j = fm_lock_job(fm, c, req, "job.status");
 	if (j == NULL)
 		return;
 	fm_reply_status(c, j);
-	pthread_mutex_unlock(&fm.lock);
+	pthread_mutex_unlock(&fm->lock);
 }
 
 static void op_wait(node_call *c, const cJSON *req, void *arg)
 {
+	fm_master *fm = arg;
 	const cJSON *since = cJSON_GetObjectItemCaseSensitive(req, "since");
 	const cJSON *tmo = cJSON_GetObjectItemCaseSensitive(req, "timeout_ms");
-	fm_job *j = fm_lock_job(c, req, "job.wait");
+	fm_job *j = fm_lock_job(fm, c, req, "job.wait");
 	if (j == NULL)
 		return;
 	double s = cJSON_IsNumber(since) ? since->valuedouble : 0;
-	fm_wait *w = j->version > s || fm_finished(j) || fm.stopping ? NULL : calloc(1, sizeof *w);
+	fm_wait *w = j->version > s || fm_finished(j) || fm->stopping ? NULL : calloc(1, sizeof *w);
 	if (w) {
 		double ms = cJSON_IsNumber(tmo) ? tmo->valuedouble : FM_WAIT_MAX;
 		w->call = c;
 		snprintf(w->id, sizeof w->id, "%s", j->id);
 		w->since = s;
 		w->deadline = node_clock_mono_ms() + (int64_t)(ms < 0 ? 0 : ms > FM_WAIT_MAX ? FM_WAIT_MAX : ms);
-		w->next = fm.waits;
-		fm.waits = w;
+		w->next = fm->waits;
+		fm->waits = w;
 	} else {
 		fm_reply_status(c, j);
 	}
-	pthread_mutex_unlock(&fm.lock);
+	pthread_mutex_unlock(&fm->lock);
 }
 
 static void op_list(node_call *c, const cJSON *req, void *arg)
 {
+	fm_master *fm = arg;
 	fm_log("job.list", NULL);
 	cJSON *r = node_reply_ok(), *jobs = cJSON_AddArrayToObject(r, "jobs");
-	pthread_mutex_lock(&fm.lock);
-	for (fm_job *j = fm.jobs; j; j = j->next)
+	pthread_mutex_lock(&fm->lock);
+	for (fm_job *j = fm->jobs; j; j = j->next)
 		cJSON_AddItemToArray(jobs, fm_status(j, 0));
-	pthread_mutex_unlock(&fm.lock);
+	pthread_mutex_unlock(&fm->lock);
 	node_call_reply(c, r);
 }
 
 static void op_kill(node_call *c, const cJSON *req, void *arg)
 {
-	fm_job *j = fm_lock_job(c, req, "job.kill");
+	fm_master *fm = arg;
+	fm_job *j = fm_lock_job(fm, c, req, "job.kill");
 	if (j == NULL)
 		return;
 	if (fm_finished(j)) {
@@ -413,17 +418,18 @@ static void op_kill(node_call *c, const cJSON *req, void *arg)
 		j->version++;
 		fm_reply_status(c, j);
 	}
-	pthread_mutex_unlock(&fm.lock);
+	pthread_mutex_unlock(&fm->lock);
 }
 
 static void op_purge(node_call *c, const cJSON *req, void *arg)
 {
-	fm_job *j = fm_lock_job(c, req, "job.purge");
+	fm_master *fm = arg;
+	fm_job *j = fm_lock_job(fm, c, req, "job.purge");
 	if (j == NULL)
 		return;
 	if (!fm_finished(j)) {
 		node_call_error(c, "running", "job %s is %s (node job kill %s first)", j->id, j->state, j->id);
-		pthread_mutex_unlock(&fm.lock);
+		pthread_mutex_unlock(&fm->lock);
 		return;
 	}
 	int removed = 0;
@@ -434,13 +440,13 @@ static void op_purge(node_call *c, const cJSON *req, void *arg)
 	}
 	snprintf(path, sizeof path, "%s/manifest.json", j->dir);
 	removed += unlink(path) == 0;
-	for (fm_job **pj = &fm.jobs; *pj; pj = &(*pj)->next)
+	for (fm_job **pj = &fm->jobs; *pj; pj = &(*pj)->next)
 		if (*pj == j) {
 			*pj = j->next;
 			break;
 		}
 	free(j);
-	pthread_mutex_unlock(&fm.lock);
+	pthread_mutex_unlock(&fm->lock);
 	cJSON *r = node_reply_ok();
 	cJSON_AddNumberToObject(r, "removed", removed);
 	node_call_reply(c, r);
@@ -449,24 +455,27 @@ static void op_purge(node_call *c, const cJSON *req, void *arg)
 /* Up to FM_READ_CAP bytes of part file `file` from `offset`, as base64. */
 static void op_read(node_call *c, const cJSON *req, void *arg)
 {
+	fm_master *fm = arg;
 	const cJSON *file = cJSON_GetObjectItemCaseSensitive(req, "file");
 	const cJSON *off = cJSON_GetObjectItemCaseSensitive(req, "offset"), *max = cJSON_GetObjectItemCaseSensitive(req, "max");
 	char path[2100], what[200];
 	snprintf(what, sizeof what, "%s %d %.0f", fm_id(req) ? fm_id(req) : "-", file ? file->valueint : -1,
 	    off ? off->valuedouble : -1);
-	fm_job *j = fm_lock_job(c, req, "job.read");
+	fm_job *j = fm_lock_job(fm, c, req, "job.read");
 	if (j == NULL)
 		return;
 	fm_log("job.read.at", what);
 	int ok = strcmp(j->state, "done") == 0 && cJSON_IsNumber(file) && file->valueint >= 0 && file->valueint < j->reds;
 	if (ok)
 		fm_part(j, j->dir, file->valueint, path, sizeof path);
-	pthread_mutex_unlock(&fm.lock);
+	pthread_mutex_unlock(&fm->lock);
 	if (!ok || !cJSON_IsNumber(off) || off->valuedouble < 0) {
 		node_call_error(c, "invalid", "job.read: no such file of a done job, or a bad offset");
 		return;
 	}
-	size_t want = cJSON_IsNumber(max) && max->valuedouble > 0 && max->valuedouble < FM_READ_CAP ? (size_t)max->valuedouble : FM_READ_CAP;
+	size_t want = FM_READ_CAP;
+	if (cJSON_IsNumber(max) && max->valuedouble > 0 && max->valuedouble < FM_READ_CAP)
+		want = (size_t)max->valuedouble;
 	size_t tcap = FM_READ_CAP / 3 * 4 + 8, tlen = 0;
 	unsigned char *buf = malloc(FM_READ_CAP), *text = malloc(tcap);
 	int fd = open(path, O_RDONLY);
@@ -504,8 +513,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: fake_master URL [STEP_MS]\n");
 		return 2;
 	}
-	if (argc > 2)
-		fm.step_ms = atoi(argv[2]) > 0 ? atoi(argv[2]) : 50;
+	fm_master fm = {.lock = PTHREAD_MUTEX_INITIALIZER, .step_ms = argc > 2 && atoi(argv[2]) > 0 ? atoi(argv[2]) : 50};
 	node_wire w;
 	node_wire_init(&w);
 	sigset_t set;
@@ -514,14 +522,14 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	node_err err = {0};
-	node_server_cfg cfg = {.url = argv[1], .role = "mapreduce", .node = "fake", .ops = fm_ops, .wire = &w};
+	node_server_cfg cfg = {.url = argv[1], .role = "mapreduce", .node = "fake", .ops = fm_ops, .arg = &fm, .wire = &w};
 	node_server *s;
 	if (node_server_start(&s, &cfg, &err) != 0) {
 		fprintf(stderr, "fake_master: %s\n", err.msg);
 		return 4;
 	}
 	pthread_t ticker;
-	pthread_create(&ticker, NULL, fm_ticker, NULL);
+	pthread_create(&ticker, NULL, fm_ticker, &fm);
 	printf("ready %s\n", node_server_url(s));
 	fflush(stdout);
 	int sig;
