@@ -36,6 +36,8 @@ const node_cmd *const node_cmds[] = {
 	&node_cmd_pub,
 	&node_cmd_sub,
 	&node_cmd_chanhost,
+	&node_cmd_mapreduce,
+	&node_cmd_job,
 	&node_cmd_ping,
 	&node_cmd_config,
 	NULL,

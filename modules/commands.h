@@ -29,5 +29,7 @@ extern const node_cmd node_cmd_chan;
 extern const node_cmd node_cmd_pub;
 extern const node_cmd node_cmd_sub;
 extern const node_cmd node_cmd_chanhost;
+extern const node_cmd node_cmd_mapreduce;
+extern const node_cmd node_cmd_job;
 
 #endif
