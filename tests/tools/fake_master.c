@@ -3,7 +3,8 @@
  * from a canned state machine (queued, each map, each reduce, done: one
  * step every STEP_MS), writing canned part files and a manifest.
  * Usage: fake_master URL [STEP_MS]; prints "ready URL", then one line per
- * request ("job.read ID FILE OFFSET"). Job names choose the behaviour:
+ * request ("job.status ID"; a job.read also "job.read.at ID FILE OFFSET").
+ * Job names choose the behaviour:
  * fail* fails after its first map, slow* never finishes its maps, hide*
  * names its output DIR-moved (results must come through job.read), stale*
  * writes another job's id in its manifest, refuse* is refused (code limit).
