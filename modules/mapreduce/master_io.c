@@ -275,13 +275,24 @@ static void mr_clean_servers(mr_master *m, const mr_io *io)
 		if (node_client_call_async(cs[i], req, MR_MASTER_CLEAN_MS, mr_clean_reply, &w, &e) != 0)
 			mr_clean_reply(0, NULL, NULL, &w);
 	}
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += MR_MASTER_CLEAN_MS / 1000 + 1;
-	pthread_mutex_lock(&w.lock);
-	while (w.left > 0 && pthread_cond_timedwait(&w.cond, &w.lock, &ts) == 0)
-		;
-	pthread_mutex_unlock(&w.lock);
+	/* In slices, so a stopping master does not wait for dead servers. */
+	for (int waited = 0; waited < MR_MASTER_CLEAN_MS + 500; waited += 100) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_mutex_lock(&w.lock);
+		if (w.left > 0)
+			pthread_cond_timedwait(&w.cond, &w.lock, &ts);
+		int left = w.left;
+		pthread_mutex_unlock(&w.lock);
+		pthread_mutex_lock(&m->lock);
+		int stopping = m->stopping;
+		pthread_mutex_unlock(&m->lock);
+		if (left == 0 || stopping)
+			break;
+	}
 	for (size_t i = 0; cs && i < io->urls.n; i++)
 		node_client_close(cs[i]); /* waits for a callback still due */
 	free(cs);

@@ -48,10 +48,13 @@ call() { "$MRCALL" "$T/c.json" "$MURL" "$1" "${2:-10000}"; }
 js() { python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
 print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
-# submit NAME JOB_JSON: the job id in $ID
-submit() {
+# submit NAME JOB_JSON: the job id in $ID; try_submit: the reply in $T/sub-NAME.json
+try_submit() {
 	printf '{"op":"job.submit","job":%s}' "$2" >"$T/req-$1.json"
 	call "@$T/req-$1.json" >"$T/sub-$1.json"
+}
+submit() {
+	try_submit "$@"
 	ID=$(js "$T/sub-$1.json" 'd["id"]')
 	[ -n "$ID" ] || { fail "submit $1: $(cat "$T/sub-$1.json")"; return 1; }
 }
@@ -78,6 +81,12 @@ wait_cond() {
 		sleep 0.1; i=$((i + 1))
 	done
 	echo "job $2: never $3: $(cat "$T/st.json")" >&2
+	return 1
+}
+# wait_until SECONDS COMMAND...: until COMMAND succeeds, bounded
+wait_until() {
+	lim=$(( $1 * 20 )); shift; i=0
+	while [ $i -lt $lim ]; do "$@" && return 0; sleep 0.05; i=$((i + 1)); done
 	return 1
 }
 # same DESCRIPTION GOT WANT: the files are equal, else the difference is shown
@@ -141,6 +150,118 @@ check "1: by count is done" [ "$(sfield 'j["state"]')" = done ]
 same "1: by count, highest first, ties alphabetical" "$T/out-count/part-00000.tsv" "$T/want-count.tsv"
 call '{"op":"job.list"}' >"$T/list.json"
 check "1: job.list shows both, newest first" [ "$(js "$T/list.json" '[j["id"] for j in d["jobs"]] == ["'"$BC"'", "'"$WC"'"]')" = True ]
+
+# ---- programs and inputs of the slower jobs ----
+# map tasks of 4 KiB (the EXAMPLES text 100 times), each map taking a second
+python3 -c 'import sys; t = open(sys.argv[1]).read(); open(sys.argv[2], "w").write(t * 100)' "$T/text.txt" "$T/text100.txt"
+python3 -c 'import sys
+for l in open(sys.argv[1]):
+    k, v = l.rstrip("\n").split("\t"); print("%s\t%d" % (k, int(v) * 100))' "$T/want-alpha.tsv" >"$T/want-100.tsv"
+cat >"$T/slowmap.sh" <<'SH'
+sleep 1
+tr -cs 'A-Za-z' '\n' | tr 'A-Z' 'a-z' | awk 'NF { print $0 "\t1" }'
+SH
+# a streaming reduce: sorted key TAB value lines in, one sum per key out
+cat >"$T/slowreduce.sh" <<'SH'
+sleep 2
+awk -F '\t' 'NR > 1 && $1 != k { print k "\t" s; s = 0 } { k = $1; s += $2 } END { if (NR) print k "\t" s }'
+SH
+slow_job() { # slow_job NAME OUTDIR [REDUCE]
+	printf '{"name":"%s","inputs":[{"file":"%s"}],"chunk_bytes":4096,"map":{"exec":["/bin/sh","%s"]},"combiner":"sum","reduce":%s,"output":{"dir":"%s"}}' \
+	    "$1" "$T/text100.txt" "$T/slowmap.sh" "${3:-\"sum\"}" "$2"
+}
+# workdirs ID: the workers' MRDIR/ID directories that exist
+workdirs() { ls -d "$T"/data-w/mr/*/"$1" 2>/dev/null; }
+
+# ---- 2. the master killed with -9 mid-job, then restarted ----
+submit restart "$(slow_job restart "$T/out-restart")" && RS=$ID
+wait_cond 20 "$RS" 'j["maps"]["done"] >= 1 and j["maps"]["done"] < j["maps"]["total"]'
+nchunks=$(( ($(wc -c <"$T/text100.txt") + 4095) / 4096 ))
+check "2: the job has one map task per 4 KiB chunk ($nchunks)" [ "$(sfield 'j["maps"]["total"]')" = $nchunks ]
+before=$(sfield 'j["maps"]["done"]')
+kill9 "$PID_master"
+start_master
+check "2: the restarted master resumes the job" grep -q '1 to resume' "$T/master.log"
+status "$RS"
+check "2: maps done before the kill stay done ($before)" [ "$(sfield 'j["maps"]["done"] >= '"$before")" = True ]
+wait_job "$RS" 60
+check "2: the job finishes after the restart" [ "$(sfield 'j["state"]')" = done ]
+same "2: with the same output" "$T/out-restart/part-00000.tsv" "$T/want-100.tsv"
+
+# ---- 3. job.kill revokes the tasks and removes the intermediate files ----
+submit kill "$(slow_job kill "$T/out-kill")" && KL=$ID
+wait_cond 20 "$KL" 'j["maps"]["done"] >= 1'
+check "3: map outputs exist on the workers" [ -n "$(workdirs "$KL")" ]
+call "{\"op\":\"job.kill\",\"id\":\"$KL\"}" >"$T/kill.json"
+check "3: job.kill answers the killed job" [ "$(js "$T/kill.json" 'd["job"]["state"]')" = killed ]
+call "{\"op\":\"job.kill\",\"id\":\"$KL\"}" >"$T/kill2.json"
+check "3: killing it again is refused: finished" [ "$(js "$T/kill2.json" 'd["error"]["code"]')" = finished ]
+check "3: the workers' MRDIR/$KL directories go, also of attempts still running" wait_until 15 sh -c "! ls -d '$T'/data-w/mr/*/'$KL' >/dev/null 2>&1"
+check "3: no part file was written" [ ! -e "$T/out-kill/part-00000.tsv" ]
+
+# ---- 4. purge removes the part files and the manifest, nothing else ----
+echo mine >"$T/out-wc/keep.txt"
+call "{\"op\":\"job.purge\",\"id\":\"$WC\"}" >"$T/purge.json"
+check "4: purge removed 2 files" [ "$(js "$T/purge.json" 'd["removed"]')" = 2 ]
+check "4: part file and manifest are gone" [ ! -e "$T/out-wc/part-00000.tsv" ] && [ ! -e "$T/out-wc/manifest.json" ]
+check "4: other files of output.dir stay" [ "$(cat "$T/out-wc/keep.txt")" = mine ]
+status "$WC"
+check "4: the job is forgotten" [ "$(js "$T/st.json" 'd["error"]["code"]')" = not_found ]
+try_submit again "$BYCOUNT"
+check "4: a job reading it is refused" grep -q '"code":"invalid".*no job' "$T/sub-again.json"
+
+# ---- 5. a slow first attempt gets a backup ----
+cat >"$T/stallmap.sh" <<SH
+if mkdir "$T/stalled" 2>/dev/null; then echo \$\$ >"$T/stalled/pid"; exec sleep 30; fi
+exec sh "$T/slowmap.sh"
+SH
+t0=$(now_ms)
+submit backup '{"name":"backup","inputs":[{"file":"'"$T/text.txt"'"}],"map":{"exec":["/bin/sh","'"$T/stallmap.sh"'"]},"reduce":"sum","output":{"dir":"'"$T/out-backup"'"}}' && BK=$ID
+call "{\"op\":\"job.purge\",\"id\":\"$BK\"}" >"$T/purge-run.json"
+check "5: purging a running job is refused: running" [ "$(js "$T/purge-run.json" 'd["error"]["code"]')" = running ]
+wait_job "$BK" 25
+took=$(( $(now_ms) - t0 ))
+check "5: the job is done in ${took} ms, well before the first attempt's 30 s" [ "$(sfield 'j["state"]')" = done ] && [ $took -lt 15000 ]
+check "5: status shows the backup" [ "$(sfield 'j["maps"]["backups"] >= 1')" = True ]
+same "5: with the right output" "$T/out-backup/part-00000.tsv" "$T/want-alpha.tsv"
+[ -f "$T/stalled/pid" ] && kill "$(cat "$T/stalled/pid")" 2>/dev/null
+
+# ---- 6. workers killed with -9 in the map phase and in the reduce phase ----
+submit wkill "$(slow_job wkill "$T/out-wkill" '{"exec":["/bin/sh","'"$T/slowreduce.sh"'"]}')" && WK=$ID
+wait_cond 20 "$WK" 'j["maps"]["done"] >= 2 and j["state"] == "map"'
+kill9 "$PID_w1"
+start_w w3
+wait_cond 40 "$WK" 'j["state"] == "reduce" and j["reduces"]["running"] == 1'
+wait_until 10 sh -c "ls -d '$T'/data-w/mr/*/'$WK'/reduce-* >/dev/null 2>&1"
+# the worker whose MRDIR holds the running reduce attempt: MRDIR is mr/w-PID
+rdir=$(ls -d "$T"/data-w/mr/*/"$WK"/reduce-* 2>/dev/null | head -1)
+rpid=$(echo "$rdir" | sed -n 's|.*/mr/w-\([0-9]*\)/.*|\1|p')
+victim=""
+for n in w2 w3; do eval "p=\$PID_$n"; [ "$p" = "$rpid" ] && victim=$n; done
+check "6: the reduce runs on a worker of ours ($rdir)" [ -n "$victim" ]
+[ -n "$victim" ] && eval "kill9 \$PID_$victim"
+start_w w4
+wait_job "$WK" 90
+check "6: the job finishes" [ "$(sfield 'j["state"]')" = done ]
+same "6: with the same output" "$T/out-wkill/part-00000.tsv" "$T/want-100.tsv"
+
+# ---- 7. mr_local_read off: a map output lost before the reduce is computed again ----
+for n in w2 w3 w4; do eval "p=\$PID_$n"; [ -n "$p" ] && stop_pid "$p"; done
+write_cluster false
+submit lost "$(wc_job lost "$T/out-lost" '"chunk_bytes":4096,' | sed "s|$T/text.txt|$T/text100.txt|")" && LO=$ID
+# queued behind the maps: keeps the only worker busy while the reduce is queued
+wait_cond 10 "$LO" 'j["maps"]["running"] == j["maps"]["total"]'
+"$NODE" --name m submit --queue mapreduce sleep 3000 >"$T/sleep.id" 2>&1
+start_w w5 --concurrency 1 --prefetch 0
+wait_cond 30 "$LO" 'j["maps"]["done"] == j["maps"]["total"]'
+check "7: the reduce has not run yet" [ "$(sfield 'j["reduces"]["done"]')" = 0 ]
+kill9 "$PID_w5"
+start_w w6
+wait_job "$LO" 60
+check "7: the job finishes" [ "$(sfield 'j["state"]')" = done ]
+check "7: the lost map outputs were computed again" [ "$(sfield 'j["maps"]["reruns"] >= 1 and j["maps"]["done"] == j["maps"]["total"]')" = True ]
+same "7: with the right output" "$T/out-lost/part-00000.tsv" "$T/want-100.tsv"
+grep -q 'lost map output' "$T/master.log" || fail "7: the master log does not mention the lost map output"
 
 check_no_sanitizer
 finish
