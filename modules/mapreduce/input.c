@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +24,8 @@
 #define INPUT_TAIL_STEP (64u << 10)  /* read past the chunk's end in these steps */
 #define INPUT_COUNT_STEP (1u << 20)  /* counting lines before a chunk */
 #define INPUT_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
+#define INPUT_HUGE (2u << 20)        /* a chunk buffer in huge pages when it can */
+#define INPUT_PIECE (1u << 20)       /* a chunk is read (and its lines counted) in these */
 
 static int input_oom(node_err *err)
 {
@@ -31,18 +34,40 @@ static int input_oom(node_err *err)
 
 /* ---- counting ---- */
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 uint64_t mr_input_count_nl(const char *p, size_t n)
 {
-	/* eight bytes at a time: a byte of w is zero where p has '\n' */
 	uint64_t count = 0;
 	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w;
-		memcpy(&w, p + i, 8);
-		w ^= 0x0A0A0A0A0A0A0A0AULL;
-		uint64_t t = ((w & 0x7F7F7F7F7F7F7F7FULL) + 0x7F7F7F7F7F7F7F7FULL) | w;
-		count += (uint64_t)__builtin_popcountll(~t & 0x8080808080808080ULL);
+#ifdef __SSE2__
+	/* 16 bytes at a time: each '\n' adds 1 to its byte lane (cmpeq gives
+	 * -1), lanes summed by psadbw before they can overflow */
+	const __m128i nl = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
+	while (i + 16 <= n) {
+		__m128i acc = zero;
+		for (int k = 0; k < 255 && i + 16 <= n; k++, i += 16)
+			acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)), nl));
+		__m128i sad = _mm_sad_epu8(acc, zero);
+		count += (uint64_t)_mm_cvtsi128_si64(sad) + (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(sad, sad));
 	}
+#else
+	/* eight bytes at a time: a byte of w is zero where p has '\n' */
+	const uint64_t low7 = 0x7F7F7F7F7F7F7F7FULL, lanes = 0x00FF00FF00FF00FFULL;
+	while (i + 8 <= n) {
+		uint64_t acc = 0;
+		for (int k = 0; k < 255 && i + 8 <= n; k++, i += 8) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			w ^= 0x0A0A0A0A0A0A0A0AULL;
+			acc += (~(((w & low7) + low7) | w) & 0x8080808080808080ULL) >> 7;
+		}
+		acc = (acc & lanes) + ((acc >> 8) & lanes);
+		count += (acc * 0x0001000100010001ULL) >> 48;
+	}
+#endif
 	for (; i < n; i++)
 		count += p[i] == '\n';
 	return count;
@@ -54,6 +79,20 @@ uint64_t mr_input_count_lines(const char *p, size_t n)
 }
 
 /* ---- file chunks ---- */
+
+/* A chunk's buffer: a big one is aligned and advised into huge pages, so
+ * reading 64 MiB into it costs 32 page faults rather than 16384, and the
+ * map's scan misses the TLB less. Freed with free(). */
+static char *input_alloc(size_t n)
+{
+	void *p = NULL;
+	if (n < 2 * INPUT_HUGE)
+		return malloc(n);
+	if (posix_memalign(&p, INPUT_HUGE, n) != 0)
+		return NULL;
+	madvise(p, n - n % INPUT_HUGE, MADV_HUGEPAGE); /* advice: ignored where unsupported */
+	return p;
+}
 
 /* pread until n bytes or the end of the file; *got the bytes read. */
 static int input_pread(int fd, char *buf, size_t n, uint64_t off, size_t *got, const char *path, node_err *err)
@@ -129,36 +168,59 @@ typedef struct file_chunk {
 /* The lines that start in [O, O+L): read from O-1 (a line starting at O is
  * ours exactly when byte O-1 is '\n'), skip to the first line start at or
  * after O, and read past O+L to the end of the last line. */
+/* pread up to want bytes in pieces, counting the '\n's of each while it
+ * is still in the cache (a second pass over 64 MiB would miss it). */
+static int input_read_counting(int fd, char *buf, size_t want, uint64_t from, size_t *len, uint64_t *nl,
+                               const char *path, node_err *err)
+{
+	*len = 0;
+	*nl = 0;
+	while (*len < want) {
+		size_t step = want - *len < INPUT_PIECE ? want - *len : INPUT_PIECE, got;
+		if (input_pread(fd, buf + *len, step, from + *len, &got, path, err))
+			return err->rc;
+		*nl += mr_input_count_nl(buf + *len, got);
+		*len += got;
+		if (got < step)
+			break;
+	}
+	return 0;
+}
+
 static int input_file_read(int fd, const file_chunk *f, mr_input_chunk *c, node_err *err)
 {
-	uint64_t from = f->offset > 0 ? f->offset - 1 : 0, want = f->offset + f->length - from;
+	uint64_t from = f->offset > 0 ? f->offset - 1 : 0, want = f->offset + f->length - from, nl;
 	size_t cap = (size_t)want + INPUT_TAIL_STEP, len;
-	char *buf = malloc(cap + 1);
+	char *buf = input_alloc(cap + 1);
 	if (buf == NULL)
 		return input_oom(err);
 	c->buf = buf;
-	if (input_pread(fd, buf, (size_t)want, from, &len, f->path, err))
+	if (input_read_counting(fd, buf, (size_t)want, from, &len, &nl, f->path, err))
 		return err->rc;
 	size_t begin = 0;
 	if (f->offset > 0) {
-		const char *nl = memchr(buf, '\n', len);
-		begin = nl ? (size_t)(nl - buf) + 1 : len;
+		const char *p = memchr(buf, '\n', len);
+		begin = p ? (size_t)(p - buf) + 1 : len;
 	}
+	uint64_t nl_before = begin > 0 && buf[begin - 1] == '\n'; /* begin follows the first '\n', if any */
 	if (begin < len && len == want && buf[len - 1] != '\n') {
+		size_t old = len;
 		if (input_finish_line(fd, &c->buf, &len, &cap, from, f->path, err))
 			return err->rc;
 		buf = c->buf;
+		nl += mr_input_count_nl(buf + old, len - old);
 	}
 	if (begin >= want) /* the first line starts at or after O+L: not ours */
-		begin = len = 0;
+		begin = len = nl = nl_before = 0;
 	c->text = buf + begin;
 	c->len = len - begin;
 	c->bytes_in = c->len; /* so the chunks of a file add up to its size */
+	c->lines = nl - nl_before + (c->len > 0 && c->text[c->len - 1] != '\n');
 	if (f->lines && c->len > 0) {
 		uint64_t before = 0;
 		if (input_count_before(fd, from, f->path, &before, err))
 			return err->rc;
-		c->first_line = before + mr_input_count_nl(buf, begin) + 1;
+		c->first_line = before + nl_before + 1;
 	}
 	return 0;
 }
@@ -479,6 +541,7 @@ static int input_url(const char *url, int64_t deadline_ms, mr_input_chunk *c, no
 	c->buf = g.body.buf;
 	c->text = c->buf ? c->buf : "";
 	c->len = c->bytes_in = g.body.len;
+	c->lines = mr_input_count_lines(c->text, c->len);
 	return 0;
 }
 
@@ -504,6 +567,7 @@ int mr_input_read(const cJSON *in, int64_t deadline_ms, mr_input_chunk *c, node_
 		snprintf(c->what, sizeof c->what, "the input text");
 		c->text = text->valuestring;
 		c->len = c->bytes_in = strlen(text->valuestring);
+		c->lines = mr_input_count_lines(c->text, c->len);
 		rc = 0;
 	} else
 		rc = node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_ARGS, "input.%s: expected a string", file ? "file" : url ? "url" : "text");

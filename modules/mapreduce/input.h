@@ -19,6 +19,7 @@ typedef struct mr_input_chunk {
 	size_t len;
 	uint64_t first_line; /* number of its first line (1-based; 1 unless counted) */
 	uint64_t bytes_in;   /* bytes read for it */
+	uint64_t lines;      /* lines in text (a last one without '\n' counts) */
 	char *buf;           /* owned memory text points into, or NULL */
 	char what[600];      /* names the input in errors */
 } mr_input_chunk;

@@ -177,7 +177,7 @@ static int map_builtin(map_run *m, node_err *err)
 	cJSON_Delete(params);
 	if (rc != 0)
 		node_err_prefix(err, "map %s over %s: ", f->name, m->in.what);
-	m->records_in = mr_input_count_lines(m->in.text, m->in.len);
+	m->records_in = m->in.lines;
 	return rc;
 }
 
@@ -207,7 +207,7 @@ static int map_exec(map_run *m, node_err *err)
 		mr_stream_abort(s);
 		return err->rc;
 	}
-	m->records_in = mr_input_count_lines(m->in.text, m->in.len);
+	m->records_in = m->in.lines;
 	return mr_stream_finish(s, NULL, err);
 }
 

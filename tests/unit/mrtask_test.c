@@ -140,6 +140,10 @@ UNIT_TEST(test_count)
 			n += big[i] == '\n';
 		UNIT_CHECK(mr_input_count_nl(big + off, 1000 - (size_t)off) == n);
 	}
+	char *nl = malloc(100003);
+	memset(nl, '\n', 100003);
+	UNIT_CHECK(mr_input_count_nl(nl, 100003) == 100003); /* every lane full, many times */
+	free(nl);
 }
 
 /* Every cut of the file into chunks of k bytes gives back every line once,
@@ -161,7 +165,7 @@ static void chunks_cover(const char *path, const char *text, size_t len, uint64_
 			fprintf(stderr, "    %s\n", err.msg);
 			ok = 0;
 		} else {
-			if (c.len > 0 && c.first_line != expect_line)
+			if ((c.len > 0 && c.first_line != expect_line) || c.lines != mr_input_count_lines(c.text, c.len))
 				ok = 0;
 			expect_line += mr_input_count_lines(c.text, c.len);
 			if (glen + c.len <= len)
