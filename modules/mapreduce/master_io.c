@@ -160,10 +160,14 @@ static int mr_io_collect(mr_master *m, mr_io *io, node_err *err)
 	node_err e = {0};
 	if (host && src && strcmp(host, m->host) == 0 && access(src, R_OK) == 0)
 		rc = rename(src, tmp) == 0 ? 0 : mr_copy(src, tmp, &e);
-	if (rc != 0 && (url == NULL || rel == NULL))
+	if (rc != 0 && (url == NULL || rel == NULL)) {
 		rc = node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "%s", e.msg[0] ? e.msg : "the result names no output server");
-	else if (rc != 0 && (rc = mr_fetch(m, url, rel, tmp, err)) != 0)
-		node_err_prefix(err, "from %s", url);
+	} else if (rc != 0) {
+		if ((rc = mr_fetch(m, url, rel, tmp, err)) != 0)
+			node_err_prefix(err, "from %s", url);
+		else
+			node_info("job %s: %s fetched from %s", io->job_id, rel, url);
+	}
 	struct stat st;
 	if (rc == 0 && cJSON_IsNumber(bytes) && (stat(tmp, &st) != 0 || (double)st.st_size != bytes->valuedouble))
 		rc = node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "%s has %lld bytes, the reduce wrote %.0f", tmp,

@@ -278,8 +278,10 @@ static void mr_op_wait(node_call *c, const cJSON *req, void *arg)
 	mr_master *m = arg;
 	double since, timeout;
 	if (mr_req_int(c, req, "since", 0, 9007199254740991.0, 0, &since) != 0 ||
-	    mr_req_int(c, req, "timeout_ms", 0, MR_MASTER_WAIT_MAX_MS, MR_MASTER_WAIT_MAX_MS, &timeout) != 0)
+	    mr_req_int(c, req, "timeout_ms", 0, 9007199254740991.0, MR_MASTER_WAIT_MAX_MS, &timeout) != 0)
 		return;
+	if (timeout > MR_MASTER_WAIT_MAX_MS)
+		timeout = MR_MASTER_WAIT_MAX_MS;
 	pthread_mutex_lock(&m->lock);
 	mr_mjob *j = mr_req_job(m, c, req);
 	if (j && ((double)j->version > since || mr_jstate_finished(j->state) || timeout == 0 || m->stopping ||

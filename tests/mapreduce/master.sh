@@ -32,8 +32,8 @@ JSON
 	export NODE_CONFIG="$T/c.json"
 }
 
-start_master() {
-	start master "$NODE" --name m --data-dir "$T/data-m" mapreduce
+start_master() { # start_master [HOST_ID]: another host id makes it fetch part files with mr.get
+	start master env NODE_MR_HOST_ID="${1:-}" "$NODE" --name m --data-dir "$T/data-m" mapreduce
 	wait_for "$T/master.log" 'listening on' || { fail "the master did not start"; finish; }
 }
 # start_w NAME [ARGS]: a worker of node w, data in $T/data-w, pid in PID_NAME
@@ -149,6 +149,21 @@ wait_job "$BC" 30
 check "1: by count is done" [ "$(sfield 'j["state"]')" = done ]
 same "1: by count, highest first, ties alphabetical" "$T/out-count/part-00000.tsv" "$T/want-count.tsv"
 call '{"op":"job.list"}' >"$T/list.json"
+check "1: job.list leaves output.files out" [ "$(js "$T/list.json" '"files" in d["jobs"][0]["output"]')" = False ]
+call "{\"op\":\"job.read\",\"id\":\"$WC\",\"file\":0,\"offset\":5,\"max\":3}" >"$T/read.json"
+check "1: job.read gives bytes 5-7 of the part file, base64" \
+    [ "$(js "$T/read.json" '__import__("base64").b64decode(d["data"]).decode() + "|" + str(d["size"]) + str(d["eof"])')" = "$(dd if="$T/out-wc/part-00000.tsv" bs=1 skip=5 count=3 2>/dev/null)|$(wc -c <"$T/out-wc/part-00000.tsv")False" ]
+call "{\"op\":\"job.read\",\"id\":\"$WC\",\"offset\":1000000}" >"$T/read.json"
+check "1: job.read past the end: no data, eof" [ "$(js "$T/read.json" 'd["data"] == "" and d["eof"]')" = True ]
+# refusals
+status nosuchjob
+check "1: job.status of an unknown id: not_found" [ "$(js "$T/st.json" 'd["error"]["code"]')" = not_found ]
+try_submit bad '{"name":"bad","inputs":[{"text":"x"}],"map":"wordcount","reduce":"sum","output":{"dir":"'"$T/o"'"},"colour":1}'
+check "1: a job with an unknown key: invalid, naming it" grep -q '"code":"invalid".*colour' "$T/sub-bad.json"
+try_submit nofile "$(wc_job nofile "$T/o" | sed "s|$T/text.txt|$T/missing.txt|")"
+check "1: an input that cannot be read: invalid, naming it" grep -q '"code":"invalid","message":"inputs\[0\]: cannot read .*missing.txt' "$T/sub-nofile.json"
+try_submit baddir "$(wc_job baddir "$T/text.txt/sub")"
+check "1: an output.dir that cannot be made: invalid" grep -q '"code":"invalid","message":"output.dir: ' "$T/sub-baddir.json"
 check "1: job.list shows both, newest first" [ "$(js "$T/list.json" '[j["id"] for j in d["jobs"]] == ["'"$BC"'", "'"$WC"'"]')" = True ]
 
 # ---- programs and inputs of the slower jobs ----
@@ -180,13 +195,14 @@ nchunks=$(( ($(wc -c <"$T/text100.txt") + 4095) / 4096 ))
 check "2: the job has one map task per 4 KiB chunk ($nchunks)" [ "$(sfield 'j["maps"]["total"]')" = $nchunks ]
 before=$(sfield 'j["maps"]["done"]')
 kill9 "$PID_master"
-start_master
+start_master elsewhere
 check "2: the restarted master resumes the job" grep -q '1 to resume' "$T/master.log"
 status "$RS"
 check "2: maps done before the kill stay done ($before)" [ "$(sfield 'j["maps"]["done"] >= '"$before")" = True ]
 wait_job "$RS" 60
 check "2: the job finishes after the restart" [ "$(sfield 'j["state"]')" = done ]
 same "2: with the same output" "$T/out-restart/part-00000.tsv" "$T/want-100.tsv"
+check "2: on another host id, the master fetched the part file with mr.get" grep -q "job $RS: $RS/reduce-00000-a[0-9]*/part-00000.tsv fetched from tcp://" "$T/master.log"
 
 # ---- 3. job.kill revokes the tasks and removes the intermediate files ----
 submit kill "$(slow_job kill "$T/out-kill")" && KL=$ID
