@@ -524,6 +524,7 @@ UNIT_TEST(test_map_reduce_fetch)
 	UNIT_CHECK(run_task(mr_task_reduce, &g_env, reduce_args(job, 0, 2, src), err, sizeof err) == NULL);
 	UNIT_CHECK(strncmp(err, "lost map output: 0,7: worker ", 29) == 0 && strstr(err, "not_found") == NULL);
 	mr_serve_stop(srv);
+	g_env.fetch_url = "tcp://127.0.0.1:1";
 
 	/* nobody answers there: lost, within the call timeout */
 	int64_t t0 = node_clock_mono_ms();
