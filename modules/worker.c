@@ -352,7 +352,8 @@ const node_cmd node_cmd_worker = {
 	.synopsis = "[--queues Q,...] [--concurrency N] [--broker URL] [--grace S] [--prefetch N]",
 	.description = "Registers with the broker, then fetches tasks from the queues and runs them,\n"
 	               "N at a time (built-in tasks: add, sum, sqrt, fibo, fibr, pi, sleep, echo, fail,\n"
-	               "crawl, chunk). A task waiting for its sub-tasks (fibr) lends its slot.\n"
+	               "crawl, chunk; mr.map and mr.reduce of MapReduce jobs, whose outputs it serves\n"
+	               "on roles.worker.mr_listen). A task waiting for its sub-tasks (fibr) lends its slot.\n"
 	               "Keeps retrying while the broker is unreachable and registers again when it\n"
 	               "is back. SIGTERM or SIGINT: unstarted tasks are given back at once, running\n"
 	               "ones get --grace seconds to finish and report, then it exits 0.",
