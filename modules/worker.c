@@ -227,8 +227,9 @@ static int worker_start(worker *w, node_err *err)
 	/* MapReduce tasks: MRDIR and the map output server, before any task runs */
 	if ((w->mr = calloc(1, sizeof *w->mr)) == NULL)
 		return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory"), NODE_EXIT_START;
-	if (mr_worker_side_start(w->mr, &w->ctx->conf, &w->ctx->wire, w->name, w->timeout_ms, err) != 0)
-		return NODE_EXIT_START;
+	node_err mrerr = {0};
+	if (mr_worker_side_start(w->mr, &w->ctx->conf, &w->ctx->wire, w->name, w->timeout_ms, &mrerr) != 0)
+		node_warn("MapReduce tasks cannot run on this worker: %s", mrerr.msg); /* the other tasks can */
 	worker_fetch_init(w);
 	if (worker_pool_start(w, err) != 0 || worker_stop_watch(w, err) != 0)
 		return NODE_EXIT_START;

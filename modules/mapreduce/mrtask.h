@@ -30,6 +30,8 @@ typedef struct worker_mr_env {
 	int timeout_ms;        /* each mr.get call to another worker */
 	const node_conf *conf; /* the cluster's */
 	node_wire *wire;       /* secret, TLS, limits of clients to other workers */
+	const char *disabled;  /* why this worker cannot run them (no directory,
+	                        * no server), or NULL */
 } worker_mr_env;
 
 /* ---- the tasks (worker_task_fn) ---- */
@@ -110,6 +112,7 @@ int mr_rmtree(const char *path, node_err *err);
 
 typedef struct mr_worker_side {
 	worker_mr_env env;     /* points into the strings below */
+	char why[512];         /* env.disabled */
 	char dir[4096];
 	char url[512];
 	char host_id[256];
@@ -118,7 +121,8 @@ typedef struct mr_worker_side {
 } mr_worker_side;
 
 /* Read roles.worker.mr_*, make MRDIR (removing the directories left by
- * dead workers of this node), start the map output server. */
+ * dead workers of this node), start the map output server. On failure m
+ * is still usable: env.disabled says why, and the tasks fail with it. */
 int mr_worker_side_start(mr_worker_side *m, const node_conf *conf, node_wire *wire, const char *worker_name,
                          int timeout_ms, node_err *err);
 void mr_worker_side_stop(mr_worker_side *m);

@@ -418,10 +418,9 @@ static int side_url(mr_worker_side *m, const node_conf *conf, const node_wire *w
 	return 0;
 }
 
-int mr_worker_side_start(mr_worker_side *m, const node_conf *conf, node_wire *wire, const char *worker_name,
-                         int timeout_ms, node_err *err)
+static int side_start(mr_worker_side *m, const node_conf *conf, node_wire *wire, const char *worker_name,
+                      int timeout_ms, node_err *err)
 {
-	memset(m, 0, sizeof *m);
 	char base[4096];
 	if (node_conf_data_dir(conf, "mr", base, sizeof base, err) != 0)
 		return err->rc;
@@ -455,6 +454,19 @@ int mr_worker_side_start(mr_worker_side *m, const node_conf *conf, node_wire *wi
 	node_info("map output server listening on %s (MapReduce files in %s%s)", m->url, m->dir,
 	          m->env.exec_allowed ? "; job programs and plugins allowed" : "");
 	return 0;
+}
+
+int mr_worker_side_start(mr_worker_side *m, const node_conf *conf, node_wire *wire, const char *worker_name,
+                         int timeout_ms, node_err *err)
+{
+	memset(m, 0, sizeof *m);
+	int rc = side_start(m, conf, wire, worker_name, timeout_ms, err);
+	if (rc != 0) {
+		snprintf(m->why, sizeof m->why, "%s", err->msg);
+		snprintf(m->worker, sizeof m->worker, "%s", worker_name);
+		m->env = (worker_mr_env){.worker = m->worker, .disabled = m->why};
+	}
+	return rc;
 }
 
 void mr_worker_side_stop(mr_worker_side *m)

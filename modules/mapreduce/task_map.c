@@ -75,6 +75,9 @@ int mr_attempt_begin(const worker_task_ctx *ctx, const cJSON *args, const char *
 		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_ARGS,
 		                    "mr.%s runs only in a worker (node worker), which gives it a MapReduce directory", kind);
 	a->env = ctx->mr;
+	if (a->env->disabled || a->env->dir == NULL)
+		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_ARGS, "this worker cannot run MapReduce tasks: %s",
+		                    a->env->disabled ? a->env->disabled : "it has no MapReduce directory");
 	if (attempt_args(args, kind, a, err) != 0)
 		return err->rc;
 	int n = snprintf(a->rel, sizeof a->rel, "%s/%s-%05lld-a%lld", a->job_id, kind, a->num, a->attempt);

@@ -22,7 +22,8 @@ cat >"$T/c.json" <<JSON
   "nodes": {
     "b": { "host": "127.0.0.1", "roles": { "broker": { "listen": "$URL" } } },
     "w": { "host": "127.0.0.1", "roles": { "worker": { "queues": ["mapreduce"], "concurrency": 2, "mr_exec": true } } },
-    "v": { "host": "127.0.0.1", "roles": { "worker": { "queues": ["mrv"], "mr_sort_mb": 1 } } }
+    "v": { "host": "127.0.0.1", "roles": { "worker": { "queues": ["mrv"], "mr_sort_mb": 1 } } },
+    "u": { "host": "127.0.0.1", "roles": { "worker": { "queues": ["mru"], "mr_listen": "$URL" } } }
   }
 }
 JSON
@@ -181,6 +182,16 @@ check "mr.map on v succeeds" map "$J1" one 0 0 "$HALF" mrv
 check "and its second chunk" map "$J1" one 1 "$HALF" "$((SIZE - HALF))" mrv
 check "mr.reduce on v succeeds" reduce "$J1" one 0 1 "" mrv
 check "its one part file is the whole word count, sorted" cmp -s "$(part one 0 1)" "$T/want.tsv"
+
+# ---- a worker whose map output server cannot listen: other tasks still run ----
+start u "$NODE" --name u --data-dir "$T/data-u" worker
+wait_for "$T/u.log" 'consuming' || fail "worker u did not start"
+check "it warns that MapReduce tasks cannot run there" grep -q 'MapReduce tasks cannot run on this worker: map output server' "$T/u.log"
+check "it runs other tasks" sh -c "'$NODE' submit -q mru --wait --timeout 30 add 2 3 | grep -q ': 5\$'"
+map "$J" wc 0 0 100 mru
+check "and fails MapReduce tasks saying why" grep -q 'this worker cannot run MapReduce tasks: map output server' "$T/map-wc-0.out"
+stop_pid "$PID_u"
+check "worker u stops cleanly" [ "$STOP_RC" = 0 ]
 
 stop_pid "$PID_v"
 check "worker v stops cleanly" [ "$STOP_RC" = 0 ]
