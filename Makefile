@@ -77,6 +77,10 @@ $(BUILD)/tests/tasks_test: tests/unit/tasks_test.c modules/worker/tasks.c module
 $(BUILD)/tests/mrtask_test: tests/unit/mrtask_test.c $(MRTASK_OBJ) $(CORE_OBJ) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(MRTASK_OBJ) $(CORE_OBJ) $(LDLIBS)
+# taskloop compiles tasks.c in too
+$(BUILD)/tools/taskloop: tests/tools/taskloop.c modules/worker/tasks.c modules/worker/tasks.h $(MRTASK_OBJ) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(MRTASK_OBJ) $(CORE_OBJ) $(LDLIBS)
 
 # the benchmarks next to a bare nng REQ/REP pair share its server and client
 $(BUILD)/tools/bench_chan $(BUILD)/tools/bench_rpc: tests/tools/bare_rep.h
