@@ -250,6 +250,7 @@ static cJSON *map_result(map_run *m, node_err *err)
 	cJSON_AddNumberToObject(r, "records_in", (double)m->records_in);
 	cJSON_AddNumberToObject(r, "bytes_in", (double)m->in.bytes_in);
 	cJSON_AddNumberToObject(r, "records_out", (double)m->records_out);
+	cJSON_AddNumberToObject(r, "spills", (double)mr_kv_spills(m->w)); /* runs written before the last merge */
 	if (parts == NULL || cJSON_GetObjectItemCaseSensitive(r, "records_out") == NULL) {
 		cJSON_Delete(r);
 		node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
