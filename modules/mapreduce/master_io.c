@@ -112,7 +112,10 @@ static int mr_fetch_loop(mr_master *m, node_client *c, const char *rel, int fd, 
 		int rc = node_client_call(c, req, m->timeout_ms, &reply, err);
 		cJSON_Delete(req);
 		const char *data = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reply, "data"));
+		const cJSON *size = cJSON_GetObjectItemCaseSensitive(reply, "size");
 		int eof = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "eof"));
+		if (rc == 0 && eof && cJSON_IsNumber(size) && size->valuedouble <= (double)off)
+			data = ""; /* nothing left: whatever data says, there are no bytes */
 		size_t dl = data ? strlen(data) : 0, olen = 0;
 		unsigned char *buf = rc == 0 && data ? malloc(dl / 4 * 3 + 3) : NULL;
 		if (rc == 0 && (buf == NULL || mbedtls_base64_decode(buf, dl / 4 * 3 + 3, &olen, (const unsigned char *)data, dl) != 0))
@@ -164,7 +167,7 @@ static int mr_io_collect(mr_master *m, mr_io *io, node_err *err)
 		rc = node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "%s", e.msg[0] ? e.msg : "the result names no output server");
 	} else if (rc != 0) {
 		if ((rc = mr_fetch(m, url, rel, tmp, err)) != 0)
-			node_err_prefix(err, "from %s", url);
+			node_err_prefix(err, "from %s: ", url);
 		else
 			node_info("job %s: %s fetched from %s", io->job_id, rel, url);
 	}

@@ -32,9 +32,16 @@ JSON
 	export NODE_CONFIG="$T/c.json"
 }
 
-start_master() { # start_master [HOST_ID]: another host id makes it fetch part files with mr.get
-	start master env NODE_MR_HOST_ID="${1:-}" "$NODE" --name m --data-dir "$T/data-m" mapreduce
-	wait_for "$T/master.log" 'listening on' || { fail "the master did not start"; finish; }
+# start_master [HOST_ID]: the master, each start with its own log $MLOG
+# (master1.log, master2.log...) and pid $PID_master; another host id makes
+# it fetch part files with mr.get
+NMASTER=0
+start_master() {
+	NMASTER=$((NMASTER + 1))
+	MLOG="$T/master$NMASTER.log"
+	start "master$NMASTER" env NODE_MR_HOST_ID="${1:-}" "$NODE" --name m --data-dir "$T/data-m" mapreduce
+	eval "PID_master=\$PID_master$NMASTER"
+	wait_for "$MLOG" 'listening on' || { fail "the master did not start"; finish; }
 }
 # start_w NAME [ARGS]: a worker of node w, data in $T/data-w, pid in PID_NAME
 start_w() {
@@ -94,13 +101,9 @@ same() {
 	if cmp -s "$2" "$3"; then ok "$1"; else fail "$1"; diff "$2" "$3" >&2; fi
 }
 
-# ---- the cluster ----
+# ---- the cluster: the master first; it waits for the broker ----
 write_cluster "$LOCAL_READ"
-start broker "$NODE" --name m --data-dir "$T/data-m" broker
-wait_for "$T/broker.log" 'listening on' || finish
 start_master
-start_w w1
-start_w w2
 
 cat >"$T/text.txt" <<'TEXT'
 There are known knowns. These are things we know that we know. There are
@@ -136,6 +139,13 @@ wc_job() { # wc_job NAME OUTDIR [EXTRA MEMBERS]
 
 # ---- 1. word count, then by count from its output ----
 submit wc "$(wc_job wc "$T/out-wc")" && WC=$ID
+status "$WC"
+check "1: without a broker the job waits, started" [ "$(sfield 'j["state"] == "map" and j["maps"]["done"] == 0')" = True ]
+check "1: the master says it cannot submit yet" wait_for "$MLOG" 'cannot submit to the broker' 10
+start broker "$NODE" --name m --data-dir "$T/data-m" broker
+wait_for "$T/broker.log" 'listening on' || finish
+start_w w1
+start_w w2
 wait_job "$WC" 30
 check "1: the word count is done" [ "$(sfield 'j["state"]')" = done ]
 same "1: part-00000.tsv holds the EXAMPLES counts, alphabetically" "$T/out-wc/part-00000.tsv" "$T/want-alpha.tsv"
@@ -196,13 +206,13 @@ check "2: the job has one map task per 4 KiB chunk ($nchunks)" [ "$(sfield 'j["m
 before=$(sfield 'j["maps"]["done"]')
 kill9 "$PID_master"
 start_master elsewhere
-check "2: the restarted master resumes the job" grep -q '1 to resume' "$T/master.log"
+check "2: the restarted master resumes the job" grep -q '1 to resume' "$MLOG"
 status "$RS"
 check "2: maps done before the kill stay done ($before)" [ "$(sfield 'j["maps"]["done"] >= '"$before")" = True ]
 wait_job "$RS" 60
 check "2: the job finishes after the restart" [ "$(sfield 'j["state"]')" = done ]
 same "2: with the same output" "$T/out-restart/part-00000.tsv" "$T/want-100.tsv"
-check "2: on another host id, the master fetched the part file with mr.get" grep -q "job $RS: $RS/reduce-00000-a[0-9]*/part-00000.tsv fetched from tcp://" "$T/master.log"
+check "2: on another host id, the master fetched the part file with mr.get" grep -q "job $RS: $RS/reduce-00000-a[0-9]*/part-00000.tsv fetched from tcp://" "$MLOG"
 
 # ---- 3. job.kill revokes the tasks and removes the intermediate files ----
 submit kill "$(slow_job kill "$T/out-kill")" && KL=$ID
@@ -277,7 +287,22 @@ wait_job "$LO" 60
 check "7: the job finishes" [ "$(sfield 'j["state"]')" = done ]
 check "7: the lost map outputs were computed again" [ "$(sfield 'j["maps"]["reruns"] >= 1 and j["maps"]["done"] == j["maps"]["total"]')" = True ]
 same "7: with the right output" "$T/out-lost/part-00000.tsv" "$T/want-100.tsv"
-grep -q 'lost map output' "$T/master.log" || fail "7: the master log does not mention the lost map output"
+grep -q 'lost map output' "$MLOG" || fail "7: the master log does not mention the lost map output"
+
+# ---- 8. a job without records; the journal read back from its snapshot ----
+: >"$T/empty.txt"
+submit empty "$(wc_job empty "$T/out-empty" | sed "s|$T/text.txt|$T/empty.txt|")" && EM=$ID
+wait_job "$EM" 30
+check "8: an empty input still makes one map task, and an empty part file" \
+    [ "$(sfield 'j["state"] == "done" and j["maps"]["total"] == 1')" = True ] && [ -f "$T/out-empty/part-00000.tsv" ] && [ ! -s "$T/out-empty/part-00000.tsv" ]
+call '{"op":"job.list"}' >"$T/list-before.json"
+stop_pid "$PID_master"
+check "8: the master stops cleanly" [ "$STOP_RC" = 0 ]
+start_master
+call '{"op":"job.list"}' >"$T/list-after.json"
+listed() { js "$1" '[(j["id"], j["state"], j["maps"]["done"], j["reduces"]["done"], j["records_out"]) for j in d["jobs"]]'; }
+check "8: after a restart job.list is the same" [ "$(listed "$T/list-before.json")" = "$(listed "$T/list-after.json")" ]
+check "8: ... with 7 jobs in it" [ "$(js "$T/list-after.json" 'len(d["jobs"])')" = 7 ]
 
 check_no_sanitizer
 finish
