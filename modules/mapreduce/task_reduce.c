@@ -36,6 +36,7 @@ typedef struct red_server {
 
 typedef struct reduce_run {
 	mr_attempt a;
+	int64_t deadline_ms;  /* the task's, 0 for none: a program past it is killed */
 	red_src *src;
 	size_t nsrc;
 	red_server *srv;
@@ -223,7 +224,7 @@ static int reduce_merge(reduce_run *r, const mr_emitter *em, node_err *err)
 		snprintf(what, sizeof what, "reduce program %.250s", j->reduce.argv[0]);
 		mr_stream_cfg sc = {.argv = j->reduce.argv, .what = what, .dir = r->a.dir, .params = j->params, .phase = "reduce",
 		                    .job_id = r->a.job_id, .task = r->a.num, .partition = r->a.num, .attempt = r->a.attempt,
-		                    .deadline_ms = 0, .out = *em};
+		                    .deadline_ms = r->deadline_ms, .out = *em};
 		mr_stream *s;
 		rc = mr_stream_start(&s, &sc, err);
 		if (rc == 0 && (rc = mr_merge_reduce(paths, r->nsrc, &mo, NULL, NULL, &(mr_emitter){mr_stream_emit, s}, err)) != 0)
@@ -319,8 +320,10 @@ int mr_task_reduce(const worker_task_ctx *ctx, const cJSON *args, const cJSON *k
 	if (r == NULL)
 		return snprintf(err, errlen, "mr.reduce: out of memory"), -1;
 	int rc = mr_attempt_begin(ctx, args, "reduce", &r->a, &e);
-	if (rc == 0)
+	if (rc == 0) {
+		r->deadline_ms = ctx->deadline_ms;
 		rc = reduce_go(r, result, &e);
+	}
 	for (size_t i = 0; i < r->nsrv; i++)
 		mr_fetch_close(r->srv[i].f);
 	mr_reducer_close(&r->red);

@@ -131,6 +131,51 @@ check "mr.reduce fetching over mr.get succeeds" reduce "$J" wc 0 2 elsewhere
 check "and writes the same part file" cmp -s "$(part wc 0 1)" "$(part wc 0 2)"
 check "fetched runs are removed once merged" [ ! -d "$MRDIR/wc/reduce-00000-a2/in" ]
 
+# ---- URL inputs: Content-Length, chunked, a redirect, an error status ----
+HPORT=$(free_port)
+cat >"$T/httpd.py" <<'PY'
+import http.server, sys
+body = open(sys.argv[2], "rb").read()
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        if self.path == "/plain":
+            self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+            self.wfile.write(body)
+        elif self.path == "/chunked":
+            self.send_response(200); self.send_header("Transfer-Encoding", "chunked"); self.end_headers()
+            for i in range(0, len(body), 7777):
+                c = body[i:i + 7777]
+                self.wfile.write(b"%x;ext=1\r\n%s\r\n" % (len(c), c))
+            self.wfile.write(b"0\r\nX-Trailer: 1\r\n\r\n")
+        elif self.path == "/redirect":
+            self.send_response(302); self.send_header("Location", "/chunked"); self.send_header("Content-Length", "0"); self.end_headers()
+        else:
+            self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers()
+s = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+print("ready", flush=True)
+s.serve_forever()
+PY
+start httpd python3 "$T/httpd.py" "$HPORT" "$T/in.txt"
+wait_for "$T/httpd.log" ready || fail "the test's HTTP server did not start"
+# umap NAME PATH: mr.map of a URL input into $T/map-u-NAME.out
+umap() {
+	printf '{"job_id":"u","job":%s,"task":0,"attempt":1,"input":{"url":"http://127.0.0.1:%s%s"}}' "$J" "$HPORT" "$2" >"$T/args"
+	"$NODE" submit -q mapreduce --wait --json --timeout 60 mr.map "$(cat "$T/args")" >"$T/map-u-$1.out" 2>&1
+}
+for u in plain chunked redirect; do
+	umap "$u" "/$u"
+	check "mr.map of a URL ($u) reads the whole body" python3 - "$T/map-u-$u.out" "$SIZE" <<'PY'
+import json, sys
+v = json.loads(open(sys.argv[1]).readline())["value"]
+assert v["bytes_in"] == int(sys.argv[2]) and v["records_in"] == 3000, v
+PY
+done
+umap missing /missing
+check "a URL that answers 404 fails the map, naming the URL" grep -q "http://127.0.0.1:$HPORT/missing: HTTP 404" "$T/map-u-missing.out"
+kill "$PID_httpd" 2>/dev/null
+
 # ---- the map output server ----
 get() { "$TOOLS/rawcall" "$MRURL" "$1" 5000 >"$T/get.out" 2>&1; }
 check "mr.get of a part file answers with base64 data" sh -c "$TOOLS/rawcall '$MRURL' '{\"op\":\"mr.get\",\"path\":\"wc/reduce-00000-a1/part-00000.tsv\",\"max\":30}' 5000 | grep -q '\"eof\":false'"
