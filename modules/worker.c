@@ -248,7 +248,7 @@ static int worker_finish(worker *w)
 	worker_link_close(w, &w->ctl);
 	worker_pool_join(w, abandoned);
 	if (w->mr)
-		mr_worker_side_stop(w->mr); /* after the pool: a running map serves nobody */
+		mr_worker_side_stop(w->mr); /* after the pool: reduces elsewhere may fetch while tasks drain */
 	worker_sub_close(w);
 	worker_stop_join(w);
 	return abandoned;

@@ -10,6 +10,7 @@
  *   fail(message)        always fails with message
  *   crawl(url, n=10)     HTTP GET, returns the first n <a href> values
  *   chunk(name, items)   name over many argument lists: {"v": [...], "e": {...}}
+ *   mr.map, mr.reduce    MapReduce tasks (modules/mapreduce/task_*.c, node-tasks(7))
  * Arguments come positionally (args) or by name (kwargs). Every input is
  * checked and bounded; a bad one is a task error, never a crash. Only fibr
  * uses the context (worker_task_ctx), through its function pointers, so this
