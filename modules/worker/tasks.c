@@ -13,8 +13,8 @@
  *   mr.map, mr.reduce    MapReduce tasks (modules/mapreduce/task_*.c, node-tasks(7))
  * Arguments come positionally (args) or by name (kwargs). Every input is
  * checked and bounded; a bad one is a task error, never a crash. Only fibr
- * uses the context (worker_task_ctx), through its function pointers, so this
- * file knows nothing of the worker. */
+ * uses the context (worker_task_ctx), through its function pointers, and the
+ * MapReduce tasks its mr member, so this file knows nothing of the worker. */
 #include "tasks.h"
 
 #include <ctype.h>
