@@ -448,6 +448,25 @@ UNIT_TEST(test_map_reduce_local)
 	           strstr(all, "know we do not know.\t4\n"));
 	cJSON_Delete(g0);
 	cJSON_Delete(g1);
+
+	/* a damaged run read in place: that map's output is lost */
+	char run[700];
+	snprintf(run, sizeof run, "%s/j1/map-00001-a1/part-00000.run", g_env.dir);
+	UNIT_CHECK(map_both(job, &g0, &g1, err, sizeof err) == 0);
+	FILE *f = fopen(run, "r+b");
+	UNIT_CHECK(f != NULL);
+	if (f) {
+		fseek(f, 40, SEEK_SET);
+		fputc('#', f);
+		fclose(f);
+	}
+	cJSON *src = cJSON_CreateArray();
+	cJSON_AddItemToArray(src, source_of(g0, 0, NULL));
+	cJSON_AddItemToArray(src, source_of(g1, 1, NULL));
+	UNIT_CHECK(run_task(mr_task_reduce, &g_env, reduce_args(job, 0, 4, src), err, sizeof err) == NULL);
+	UNIT_CHECK(strncmp(err, "lost map output: 1: ", 20) == 0 && strstr(err, "damaged"));
+	cJSON_Delete(g0);
+	cJSON_Delete(g1);
 	cJSON_Delete(r0);
 	cJSON_Delete(r1);
 }
