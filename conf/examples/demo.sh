@@ -54,6 +54,8 @@ say "conf/examples/exec.sh   (remote execution, allow-listed)"
 sh "$EX/exec.sh" "$NODE"
 say "conf/examples/channels.sh   (PyCSP: counter/printer, a pipeline, pub/sub)"
 sh "$EX/channels.sh" "$NODE"
+say "conf/examples/wordcount.sh   (Disco: word count, then the same counts by count)"
+sh "$EX/wordcount.sh" "$NODE"
 say node queues
 "$NODE" queues
 say node workers
