@@ -180,7 +180,28 @@ void mr_strs_free(mr_strs *s);
 
 extern const node_op mr_master_ops[];
 
-/* ---- master_sched.c: the scheduler thread ---- */
+/* ---- master_sched.c: the scheduler thread; master_plan.c: what it does next ---- */
+
+/* What one round of the scheduler does outside the lock. */
+typedef struct mr_sub { /* an attempt to submit */
+	mr_att *a;
+	char *args;
+	char id[MR_JOB_ID_MAX + 32];
+} mr_sub;
+
+typedef struct mr_plan {
+	mr_sub *subs;
+	size_t n, cap;
+	mr_att **cancels;
+	size_t ncancel, ccap;
+	mr_att *trash;         /* outcomes applied: their futures are freed without the lock */
+} mr_plan;
+
+void mr_sched_apply_all(mr_master *m, mr_plan *p); /* outcomes into the table; lock held */
+/* Under the lock: outcomes, queued jobs started, attempts and backups to
+ * submit (submit 0: the broker is being waited for), what to revoke and
+ * clean, expired job.wait calls answered. */
+void mr_plan_all(mr_master *m, mr_plan *p, int submit);
 
 int mr_sched_start(mr_master *m, node_err *err);
 void mr_sched_stop(mr_master *m); /* joins; then frees every attempt */
@@ -212,8 +233,9 @@ void mr_io_clean_result(mr_master *m, const char *job_id, const cJSON *res);
 
 int mr_log_open(mr_master *m, node_err *err);
 void mr_log_close(mr_master *m);
-/* Records, appended with the lock held; a failed append is logged. */
-void mr_log_job(mr_master *m, const mr_mjob *j);
+/* Records, appended with the lock held; a failed append is logged (a job
+ * that cannot be journaled is refused, hence its error). */
+int mr_log_job(mr_master *m, const mr_mjob *j, node_err *err);
 void mr_log_state(mr_master *m, const mr_mjob *j);
 void mr_log_attempt(mr_master *m, const mr_mjob *j, int reduce, size_t task, int attempt);
 void mr_log_map(mr_master *m, const mr_mjob *j, size_t i);

@@ -16,7 +16,7 @@
 
 /* ---- writing ---- */
 
-static int mr_log_put(mr_master *m, node_journal *snap, cJSON *rec)
+static int mr_log_put_err(mr_master *m, node_journal *snap, cJSON *rec, node_err *errp)
 {
 	node_err err = {0};
 	char *text = rec ? cJSON_PrintUnformatted(rec) : NULL;
@@ -25,11 +25,18 @@ static int mr_log_put(mr_master *m, node_journal *snap, cJSON *rec)
 	                     : node_journal_append(m->journal, text, strlen(text), &err);
 	if (rc != 0)
 		node_error("journal: %s", err.msg);
+	if (rc != 0 && errp)
+		*errp = err;
 	else if (!snap)
 		m->records++;
 	free(text);
 	cJSON_Delete(rec);
 	return rc;
+}
+
+static int mr_log_put(mr_master *m, node_journal *snap, cJSON *rec)
+{
+	return mr_log_put_err(m, snap, rec, NULL);
 }
 
 static cJSON *mr_rec(const char *type, const char *id)
@@ -79,9 +86,9 @@ static cJSON *mr_rec_done(const mr_mjob *j, int reduce, size_t i)
 	return r;
 }
 
-void mr_log_job(mr_master *m, const mr_mjob *j)
+int mr_log_job(mr_master *m, const mr_mjob *j, node_err *err)
 {
-	mr_log_put(m, NULL, mr_rec_job(j));
+	return mr_log_put_err(m, NULL, mr_rec_job(j), err);
 }
 
 void mr_log_state(mr_master *m, const mr_mjob *j)

@@ -213,7 +213,10 @@ static int mr_submit_locked(mr_master *m, mr_job *job, int64_t *sizes, char *id,
 	if (rc != 0)
 		return rc;
 	mr_master_add(m, j);
-	mr_log_job(m, j);
+	if ((rc = mr_log_job(m, j, err)) != 0) {
+		mr_master_forget(m, j);
+		return rc;
+	}
 	mr_master_touch(m, j);
 	node_info("job %s submitted: %zu map%s, %zu reduce%s", j->id, j->nmaps, j->nmaps == 1 ? "" : "s", j->nreduces,
 	    j->nreduces == 1 ? "" : "s");
