@@ -14,7 +14,7 @@ BPORT=$(free_port) MPORT=$(free_port)
 MURL=tcp://127.0.0.1:$MPORT
 LOCAL_READ=${LOCAL_READ:-true}
 
-write_cluster() { # write_cluster LOCAL_READ
+write_cluster() { # write_cluster LOCAL_READ [MASTER MEMBERS]
 	cat >"$T/c.json" <<JSON
 {
   "cluster": "mr-master",
@@ -23,7 +23,7 @@ write_cluster() { # write_cluster LOCAL_READ
   "nodes": {
     "m": { "host": "127.0.0.1", "roles": {
       "broker": { "listen": "tcp://127.0.0.1:$BPORT", "lease_ms": 1500 },
-      "mapreduce": { "listen": "$MURL", "backup_after_ms": 1000, "max_attempts": 4 } } },
+      "mapreduce": { ${2:-} "listen": "$MURL", "backup_after_ms": 1000, "max_attempts": 4 } } },
     "w": { "host": "127.0.0.1", "roles": {
       "worker": { "queues": ["mapreduce"], "concurrency": 2, "mr_exec": true, "mr_local_read": $1 } } }
   }
@@ -298,11 +298,14 @@ check "8: an empty input still makes one map task, and an empty part file" \
 call '{"op":"job.list"}' >"$T/list-before.json"
 stop_pid "$PID_master"
 check "8: the master stops cleanly" [ "$STOP_RC" = 0 ]
+write_cluster false '"max_jobs": 7,'
 start_master
 call '{"op":"job.list"}' >"$T/list-after.json"
 listed() { js "$1" '[(j["id"], j["state"], j["maps"]["done"], j["reduces"]["done"], j["records_out"]) for j in d["jobs"]]'; }
 check "8: after a restart job.list is the same" [ "$(listed "$T/list-before.json")" = "$(listed "$T/list-after.json")" ]
 check "8: ... with 7 jobs in it" [ "$(js "$T/list-after.json" 'len(d["jobs"])')" = 7 ]
+try_submit full "$(wc_job full "$T/out-full")"
+check "8: beyond max_jobs a submit is refused: limit" grep -q '"code":"limit"' "$T/sub-full.json"
 
 check_no_sanitizer
 finish
