@@ -263,6 +263,7 @@ cJSON *mr_master_status(const mr_master *m, const mr_mjob *j, int files)
 	cJSON_AddNumberToObject(o, "finished_ms", (double)j->finished_ms);
 	cJSON *maps = mr_phase_json(j->maps, j->nmaps, j->maps_done, j->maps_failed, j->maps_backups);
 	cJSON_AddNumberToObject(maps, "reruns", j->reruns);
+	cJSON_AddNumberToObject(maps, "spills", (double)j->spills);
 	cJSON_AddItemToObject(o, "maps", maps);
 	cJSON_AddItemToObject(o, "reduces", mr_phase_json(j->reduces, j->nreduces, j->reduces_done, j->reduces_failed,
 	    j->reduces_backups));
@@ -374,6 +375,7 @@ void mr_master_map_done(mr_master *m, mr_mjob *j, size_t i, cJSON *res)
 	j->maps_done++;
 	j->records_in += mr_res_num(res, "records_in");
 	j->bytes_in += mr_res_num(res, "bytes_in");
+	j->spills += mr_res_num(res, "spills");
 	mr_master_note_files(m, j, res);
 }
 
@@ -385,6 +387,7 @@ void mr_master_map_lost(mr_master *m, mr_mjob *j, size_t i)
 		return;
 	j->records_in -= mr_res_num(t->res, "records_in");
 	j->bytes_in -= mr_res_num(t->res, "bytes_in");
+	j->spills -= mr_res_num(t->res, "spills");
 	cJSON_Delete(t->res);
 	t->res = NULL;
 	j->maps_done--;

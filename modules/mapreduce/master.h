@@ -77,6 +77,7 @@ typedef struct mr_mjob {
 	int64_t submitted_ms, started_ms, finished_ms; /* wall clock, 0 when not yet */
 	uint64_t version;          /* increments on every change */
 	uint64_t records_in, bytes_in, records_out;
+	uint64_t spills;           /* runs the done maps wrote before their final merge */
 	size_t maps_done, reduces_done;
 	int maps_failed, reduces_failed, maps_backups, reduces_backups;
 	int reruns;                /* reduces that lost map output */
