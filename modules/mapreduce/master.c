@@ -288,6 +288,7 @@ static void mr_waiter_answer(const mr_master *m, const mr_mjob *j, mr_waiter *w)
 void mr_master_touch(mr_master *m, mr_mjob *j)
 {
 	j->version++;
+	j->dirty = 1;
 	while (j->waiters) {
 		mr_waiter *w = j->waiters;
 		j->waiters = w->next;

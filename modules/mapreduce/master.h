@@ -24,6 +24,8 @@
 #define MR_MASTER_WAIT_MAX_MS 60000   /* job.wait parks at most this long */
 #define MR_MASTER_ID_NAME 40          /* characters of the name in a job id */
 #define MR_MASTER_TICK_MS 100         /* the scheduler looks at time limits this often */
+#define MR_MASTER_SCAN_MS 20          /* and at a changed job's tasks at most this often */
+#define MR_MASTER_ROUND_MAX 256       /* attempts submitted per round (the lock is held to plan them) */
 #define MR_MASTER_READ_MAX (4u << 20) /* bytes of one job.read or mr.get at most */
 #define MR_MASTER_CLEAN_MS 3000       /* mr.clean calls of one job end are awaited this long */
 #define MR_MASTER_RETRY_MIN_MS 500    /* after the broker refused a submit, wait this long, */
@@ -86,6 +88,8 @@ typedef struct mr_mjob {
 	int finishing;             /* the manifest is with the I/O thread */
 	int cleanup;               /* the scheduler must revoke its attempts and clean */
 	mr_waiter *waiters;
+	int dirty;                 /* changed since the scheduler last looked at its tasks */
+	int64_t scanned_ms;        /* monotonic: when it last did */
 } mr_mjob;
 
 /* One submitted attempt of a task. It lives until the scheduler has applied
@@ -93,7 +97,7 @@ typedef struct mr_mjob {
  * NULL once the job is forgotten. */
 typedef struct mr_att {
 	struct mr_master *m;
-	struct mr_att *next;       /* the master's list of attempts */
+	struct mr_att *next, *prev; /* the master's list of attempts */
 	struct mr_att *done_next;  /* the queue of outcomes to apply */
 	mr_mjob *job;
 	int reduce;                /* 0 map, 1 reduce */
@@ -196,6 +200,7 @@ typedef struct mr_plan {
 	mr_att **cancels;
 	size_t ncancel, ccap;
 	mr_att *trash;         /* outcomes applied: their futures are freed without the lock */
+	int soon;              /* work left for a round within MR_MASTER_SCAN_MS */
 } mr_plan;
 
 void mr_sched_apply_all(mr_master *m, mr_plan *p); /* outcomes into the table; lock held */

@@ -23,8 +23,14 @@ static int mr_plan_grow(mr_plan *p)
 	return 0;
 }
 
-static void mr_plan_one(mr_master *m, mr_mjob *j, int reduce, size_t i, int backup, mr_plan *p, int64_t now)
+/* An attempt of task i: 0, or -1 when this round is full (or memory is
+ * short): the job is looked at again soon. */
+static int mr_plan_one(mr_master *m, mr_mjob *j, int reduce, size_t i, int backup, mr_plan *p, int64_t now)
 {
+	if (p->n >= MR_MASTER_ROUND_MAX) {
+		p->soon = j->dirty = 1;
+		return -1;
+	}
 	mr_task *t = reduce ? &j->reduces[i] : &j->maps[i];
 	mr_att *a = calloc(1, sizeof *a);
 	char *args = NULL;
@@ -33,10 +39,13 @@ static void mr_plan_one(mr_master *m, mr_mjob *j, int reduce, size_t i, int back
 	if (args == NULL) {
 		free(a);
 		node_warn("job %s: out of memory building a task; trying again", j->id);
-		return;
+		p->soon = j->dirty = 1;
+		return -1;
 	}
 	*a = (mr_att){.m = m, .job = j, .reduce = reduce, .task = (int)i, .attempt = t->next_attempt++,
 	    .backup = backup, .start_ms = now, .next = m->atts};
+	if (m->atts)
+		m->atts->prev = a;
 	m->atts = a;
 	mr_log_attempt(m, j, reduce, i, a->attempt);
 	if (t->live++ == 0)
@@ -46,6 +55,7 @@ static void mr_plan_one(mr_master *m, mr_mjob *j, int reduce, size_t i, int back
 	s->a = a;
 	s->args = args;
 	snprintf(s->id, sizeof s->id, "mr-%s-%c%05zu-a%d", j->id, reduce ? 'r' : 'm', i, a->attempt);
+	return 0;
 }
 
 static int mr_cmp_i64(const void *x, const void *y)
@@ -86,11 +96,12 @@ static void mr_plan_backups(mr_master *m, mr_mjob *j, int reduce, mr_plan *p, in
 		mr_task *t = &ts[i];
 		if (t->res || t->collecting || t->live == 0 || t->backed_up || now - t->start_ms <= limit)
 			continue;
+		if (mr_plan_one(m, j, reduce, i, 1, p, now) != 0)
+			return;
 		t->backed_up = 1;
 		*(reduce ? &j->reduces_backups : &j->maps_backups) += 1;
 		node_info("job %s: %s task %zu has run %lld ms: starting a backup", j->id, reduce ? "reduce" : "map", i,
 		    (long long)(now - t->start_ms));
-		mr_plan_one(m, j, reduce, i, 1, p, now);
 	}
 }
 
@@ -217,8 +228,18 @@ void mr_plan_all(mr_master *m, mr_plan *p, int submit)
 	for (mr_mjob *j = m->jobs; j; j = j->next) {
 		if (j->cleanup)
 			mr_plan_cleanup(m, j);
-		if (submit && (j->state == MR_JS_MAP || j->state == MR_JS_REDUCE))
-			mr_plan_job(m, j, p, now);
+		if (!submit || !(j->state == MR_JS_MAP || j->state == MR_JS_REDUCE))
+			continue;
+		/* A scan is O(tasks): a changed job at most every SCAN_MS, any
+		 * job every TICK_MS for its backups. */
+		int64_t since = now - j->scanned_ms;
+		if (since < MR_MASTER_TICK_MS && !(j->dirty && since >= MR_MASTER_SCAN_MS)) {
+			p->soon |= j->dirty;
+			continue;
+		}
+		j->dirty = 0;
+		j->scanned_ms = now;
+		mr_plan_job(m, j, p, now);
 	}
 	mr_plan_cancels(m, p);
 	mr_master_expire_waiters(m, now, 0);

@@ -160,7 +160,8 @@ static void mr_sched_map_ok(mr_master *m, mr_mjob *j, mr_att *a, cJSON *res, int
 	t->dur_ms = now - a->start_ms;
 	mr_master_map_done(m, j, (size_t)a->task, res);
 	mr_log_map(m, j, (size_t)a->task);
-	mr_sched_cancel_others(m, a);
+	if (t->live > 0)
+		mr_sched_cancel_others(m, a);
 }
 
 static void mr_sched_collect(mr_master *m, mr_mjob *j, size_t p, cJSON *res)
@@ -191,7 +192,8 @@ static void mr_sched_reduce_ok(mr_master *m, mr_mjob *j, mr_att *a, cJSON *res, 
 		return;
 	}
 	t->dur_ms = now - a->start_ms;
-	mr_sched_cancel_others(m, a);
+	if (t->live > 0)
+		mr_sched_cancel_others(m, a);
 	mr_sched_collect(m, j, (size_t)a->task, res);
 }
 
@@ -234,11 +236,13 @@ static void mr_sched_apply(mr_master *m, mr_att *a, int64_t now)
 
 static void mr_att_unlink(mr_master *m, mr_att *a)
 {
-	for (mr_att **p = &m->atts; *p; p = &(*p)->next)
-		if (*p == a) {
-			*p = a->next;
-			break;
-		}
+	if (a->prev)
+		a->prev->next = a->next;
+	else if (m->atts == a)
+		m->atts = a->next;
+	if (a->next)
+		a->next->prev = a->prev;
+	a->next = a->prev = NULL;
 }
 
 void mr_sched_apply_all(mr_master *m, mr_plan *p)
@@ -384,7 +388,7 @@ static void *mr_sched_main(void *arg)
 		if (p.n == 0 && p.ncancel == 0 && p.trash == NULL) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += MR_MASTER_TICK_MS * 1000000L;
+			ts.tv_nsec += (p.soon ? MR_MASTER_SCAN_MS : MR_MASTER_TICK_MS) * 1000000L;
 			ts.tv_sec += ts.tv_nsec / 1000000000L;
 			ts.tv_nsec %= 1000000000L;
 			if (!m->kick && !m->stopping)
