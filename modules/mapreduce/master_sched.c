@@ -95,43 +95,50 @@ void mr_sched_task_failed(mr_master *m, mr_mjob *j, int reduce, size_t task, con
 		t->pending = 1;
 }
 
+/* Map i's output and every other output on the same server are gone. */
+static void mr_sched_lose(mr_master *m, mr_mjob *j, size_t i)
+{
+	const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j->maps[i].res, "url"));
+	char *gone = url ? strdup(url) : NULL;
+	for (size_t k = 0; k < j->nmaps; k++) {
+		const cJSON *r = j->maps[k].res;
+		const char *u = r ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "url")) : NULL;
+		if (r && (k == i || (gone && u && strcmp(u, gone) == 0))) {
+			mr_master_map_lost(m, j, k);
+			mr_log_lost(m, j, k);
+		}
+	}
+	free(gone);
+}
+
 /* "3,7: why" -> maps 3 and 7 (and every map whose output lives on the
- * same server) run again, then the reduce does. -1 when the list does not
- * parse: then it is an ordinary failure. */
+ * same server) run again, then the reduce does. A loss counts once: other
+ * reduces reporting maps already running again do not count. -1 when the
+ * list does not parse: then it is an ordinary failure. */
 static int mr_sched_lost(mr_master *m, mr_mjob *j, size_t p, const char *list)
 {
-	size_t idx[64], n = 0;
+	size_t idx[64], n = 0, fresh = 0;
 	const char *s = list;
 	while (n < 64) {
 		char *end;
 		unsigned long long v = strtoull(s, &end, 10);
 		if (end == s || v >= j->nmaps)
 			return -1;
+		fresh += j->maps[v].res != NULL;
 		idx[n++] = (size_t)v;
 		if (*end != ',')
 			break;
 		s = end + 1;
 	}
-	j->reruns++;
-	if (j->reruns > m->max_attempts * MR_MASTER_LOST_FACTOR) {
+	if (fresh > 0 && ++j->reruns > m->max_attempts * MR_MASTER_LOST_FACTOR) {
 		mr_sched_fail_job(m, j, "map output was lost %d times; the last: %s%s", j->reruns, MR_LOST_PREFIX, list);
 		return 0;
 	}
-	node_warn("job %s: reduce %zu: %s%s; running those maps again", j->id, p, MR_LOST_PREFIX, list);
-	for (size_t k = 0; k < n; k++) {
-		const cJSON *res = j->maps[idx[k]].res;
-		const char *url = res ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "url")) : NULL;
-		char *gone = url ? strdup(url) : NULL;
-		for (size_t i = 0; i < j->nmaps; i++) {
-			const cJSON *r = j->maps[i].res;
-			const char *u = r ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "url")) : NULL;
-			if (r && (i == idx[k] || (gone && u && strcmp(u, gone) == 0))) {
-				mr_master_map_lost(m, j, i);
-				mr_log_lost(m, j, i);
-			}
-		}
-		free(gone);
-	}
+	if (fresh > 0)
+		node_warn("job %s: reduce %zu: %s%s; running those maps again", j->id, p, MR_LOST_PREFIX, list);
+	for (size_t k = 0; k < n; k++)
+		if (j->maps[idx[k]].res)
+			mr_sched_lose(m, j, idx[k]);
 	mr_task *t = &j->reduces[p];
 	if (t->live == 0)
 		t->pending = 1;
