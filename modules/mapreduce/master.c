@@ -373,6 +373,7 @@ void mr_master_map_done(mr_master *m, mr_mjob *j, size_t i, cJSON *res)
 	}
 	t->res = res;
 	t->pending = 0;
+	t->gen = ++j->map_gen;
 	j->maps_done++;
 	j->records_in += mr_res_num(res, "records_in");
 	j->bytes_in += mr_res_num(res, "bytes_in");

@@ -53,6 +53,7 @@ typedef struct mr_task {
 	int collecting;   /* reduce: its part file is being gathered by the I/O thread */
 	int64_t start_ms; /* monotonic: when its first live attempt was submitted */
 	int64_t dur_ms;   /* done: how long the winning attempt ran */
+	uint64_t gen;     /* map done: the job's map_gen when it became done */
 	char *error;      /* the last failed attempt's message */
 } mr_task;
 
@@ -82,7 +83,8 @@ typedef struct mr_mjob {
 	uint64_t spills;           /* runs the done maps wrote before their final merge */
 	size_t maps_done, reduces_done;
 	int maps_failed, reduces_failed, maps_backups, reduces_backups;
-	int reruns;                /* reduces that lost map output */
+	int reruns;                /* losses of map output */
+	uint64_t map_gen;          /* counts maps becoming done */
 	mr_strs servers;           /* output servers holding some of its files */
 	mr_strs local;             /* MRDIR/JOBID directories of its files on this machine */
 	int finishing;             /* the manifest is with the I/O thread */
@@ -102,6 +104,7 @@ typedef struct mr_att {
 	mr_mjob *job;
 	int reduce;                /* 0 map, 1 reduce */
 	int task, attempt, backup;
+	uint64_t map_gen;          /* reduce: the job's map_gen when its sources were chosen */
 	ncl_future *f;             /* set and freed by the scheduler thread only */
 	int64_t start_ms;          /* monotonic */
 	int cancel;                /* wanted no more (lost a race, job ended) */

@@ -43,7 +43,7 @@ static int mr_plan_one(mr_master *m, mr_mjob *j, int reduce, size_t i, int backu
 		return -1;
 	}
 	*a = (mr_att){.m = m, .job = j, .reduce = reduce, .task = (int)i, .attempt = t->next_attempt++,
-	    .backup = backup, .start_ms = now, .next = m->atts};
+	    .backup = backup, .start_ms = now, .next = m->atts, .map_gen = j->map_gen};
 	if (m->atts)
 		m->atts->prev = a;
 	m->atts = a;

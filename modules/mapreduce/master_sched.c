@@ -95,15 +95,23 @@ void mr_sched_task_failed(mr_master *m, mr_mjob *j, int reduce, size_t task, con
 		t->pending = 1;
 }
 
-/* Map i's output and every other output on the same server are gone. */
-static void mr_sched_lose(mr_master *m, mr_mjob *j, size_t i)
+/* Whether map i still has the output a reduce attempt was given (not one
+ * computed again since). */
+static int mr_sched_same_output(const mr_mjob *j, size_t i, uint64_t gen)
+{
+	return j->maps[i].res != NULL && j->maps[i].gen <= gen;
+}
+
+/* Map i's output and every other output the attempt saw on the same
+ * server are gone. */
+static void mr_sched_lose(mr_master *m, mr_mjob *j, size_t i, uint64_t gen)
 {
 	const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j->maps[i].res, "url"));
 	char *gone = url ? strdup(url) : NULL;
 	for (size_t k = 0; k < j->nmaps; k++) {
 		const cJSON *r = j->maps[k].res;
 		const char *u = r ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "url")) : NULL;
-		if (r && (k == i || (gone && u && strcmp(u, gone) == 0))) {
+		if (mr_sched_same_output(j, k, gen) && (k == i || (gone && u && strcmp(u, gone) == 0))) {
 			mr_master_map_lost(m, j, k);
 			mr_log_lost(m, j, k);
 		}
@@ -112,10 +120,10 @@ static void mr_sched_lose(mr_master *m, mr_mjob *j, size_t i)
 }
 
 /* "3,7: why" -> maps 3 and 7 (and every map whose output lives on the
- * same server) run again, then the reduce does. A loss counts once: other
- * reduces reporting maps already running again do not count. -1 when the
- * list does not parse: then it is an ordinary failure. */
-static int mr_sched_lost(mr_master *m, mr_mjob *j, size_t p, const char *list)
+ * same server) run again, then the reduce does. A loss counts once: maps
+ * already running again, or done again since the attempt started, are
+ * left alone. -1 when the list does not parse: an ordinary failure. */
+static int mr_sched_lost(mr_master *m, mr_mjob *j, const mr_att *a, const char *list)
 {
 	size_t idx[64], n = 0, fresh = 0;
 	const char *s = list;
@@ -124,7 +132,7 @@ static int mr_sched_lost(mr_master *m, mr_mjob *j, size_t p, const char *list)
 		unsigned long long v = strtoull(s, &end, 10);
 		if (end == s || v >= j->nmaps)
 			return -1;
-		fresh += j->maps[v].res != NULL;
+		fresh += mr_sched_same_output(j, (size_t)v, a->map_gen);
 		idx[n++] = (size_t)v;
 		if (*end != ',')
 			break;
@@ -135,11 +143,11 @@ static int mr_sched_lost(mr_master *m, mr_mjob *j, size_t p, const char *list)
 		return 0;
 	}
 	if (fresh > 0)
-		node_warn("job %s: reduce %zu: %s%s; running those maps again", j->id, p, MR_LOST_PREFIX, list);
+		node_warn("job %s: reduce %d: %s%s; running those maps again", j->id, a->task, MR_LOST_PREFIX, list);
 	for (size_t k = 0; k < n; k++)
-		if (j->maps[idx[k]].res)
-			mr_sched_lose(m, j, idx[k]);
-	mr_task *t = &j->reduces[p];
+		if (mr_sched_same_output(j, idx[k], a->map_gen))
+			mr_sched_lose(m, j, idx[k], a->map_gen);
+	mr_task *t = &j->reduces[a->task];
 	if (t->live == 0)
 		t->pending = 1;
 	return 0;
@@ -208,7 +216,7 @@ static void mr_sched_failed(mr_master *m, mr_mjob *j, const mr_att *a)
 {
 	const char *msg = a->error ? a->error : a->state == NCL_CANCELLED ? "the task was revoked" : "the task failed";
 	if (a->reduce && strncmp(msg, MR_LOST_PREFIX, strlen(MR_LOST_PREFIX)) == 0 &&
-	    mr_sched_lost(m, j, (size_t)a->task, msg + strlen(MR_LOST_PREFIX)) == 0)
+	    mr_sched_lost(m, j, a, msg + strlen(MR_LOST_PREFIX)) == 0)
 		return;
 	mr_sched_task_failed(m, j, a->reduce, (size_t)a->task, msg);
 }
