@@ -66,7 +66,9 @@ static int mr_start(mr_master *m, const node_args *a, node_err *err)
 	node_ctx *ctx = m->ctx;
 	mr_settings(m, a);
 	const char *url = mr_conf_str(ctx, a, "listen", "tcp://127.0.0.1:7140");
-	int rc = mr_log_open(m, err);
+	int rc = mr_sched_open(m, err);
+	if (rc == 0)
+		rc = mr_log_open(m, err);
 	if (rc == 0)
 		rc = mr_io_start(m, err);
 	if (rc == 0)

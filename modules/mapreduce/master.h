@@ -212,6 +212,9 @@ void mr_sched_apply_all(mr_master *m, mr_plan *p); /* outcomes into the table; l
  * clean, expired job.wait calls answered. */
 void mr_plan_all(mr_master *m, mr_plan *p, int submit);
 
+/* The connection to the broker (it need not be up yet): a bad URL, or no
+ * broker in the cluster file, is a configuration error. */
+int mr_sched_open(mr_master *m, node_err *err);
 int mr_sched_start(mr_master *m, node_err *err);
 void mr_sched_stop(mr_master *m); /* joins; then frees every attempt */
 void mr_sched_fail_job(mr_master *m, mr_mjob *j, const char *fmt, ...) NODE_PRINTF(3, 4);

@@ -303,6 +303,17 @@ static void mr_sched_unplan(mr_master *m, mr_att *a)
 	free(a);
 }
 
+int mr_sched_open(mr_master *m, node_err *err)
+{
+	ncl_err e = {0};
+	if (ncl_open_conf(&m->conn, m->broker_url, &m->ctx->conf, &e) != 0) {
+		m->conn = NULL;
+		return node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_CONFIG, "the broker: %s", e.msg);
+	}
+	node_info("tasks go to the broker %s, queue %s", ncl_url(m->conn), m->queue);
+	return 0;
+}
+
 static int mr_sched_connect(mr_master *m, int quiet)
 {
 	if (m->conn)
