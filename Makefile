@@ -62,7 +62,7 @@ $(BUILD)/tests/job_test: tests/unit/job_test.c $(BUILD)/modules/mapreduce/job.o 
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/modules/mapreduce/job.o $(CORE_OBJ) $(LDLIBS)
 
 # mr_test links the MapReduce data plane besides core (not job.c: the master's)
-MR_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(addprefix modules/mapreduce/,kv.c run.c merge.c builtin.c out.c))
+MR_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(addprefix modules/mapreduce/,kv.c run.c merge.c builtin.c out.c wcount.c))
 $(BUILD)/tests/mr_test: tests/unit/mr_test.c $(MR_OBJ) $(CORE_OBJ) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(MR_OBJ) $(CORE_OBJ) $(LDLIBS)
@@ -81,6 +81,11 @@ $(BUILD)/tests/mrtask_test: tests/unit/mrtask_test.c $(MRTASK_OBJ) $(CORE_OBJ) t
 $(BUILD)/tools/taskloop: tests/tools/taskloop.c modules/worker/tasks.c modules/worker/tasks.h $(MRTASK_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(MRTASK_OBJ) $(CORE_OBJ) $(LDLIBS)
+
+# wc_baseline counts with the word-count kernel of the wordcount map
+$(BUILD)/tools/wc_baseline: tests/tools/wc_baseline.c $(BUILD)/modules/mapreduce/wcount.o $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/modules/mapreduce/wcount.o $(CORE_OBJ) $(LDLIBS)
 
 # the benchmarks next to a bare nng REQ/REP pair share its server and client
 $(BUILD)/tools/bench_chan $(BUILD)/tools/bench_rpc: tests/tools/bare_rep.h

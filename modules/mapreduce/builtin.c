@@ -1,6 +1,6 @@
 /* Built-in map functions (wordcount, split-words, identity, grep) and
- * reducers (sum, count, min, max, identity, concat). wordcount lowers and
- * hashes in one pass so the writer's fold table does no rescanning. */
+ * reducers (sum, count, min, max, identity, concat). wordcount counts
+ * with the word-count kernel (wcount.c) and hands the writer its table. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mapreduce/builtin.h"
+#include "mapreduce/wcount.h"
 
 /* ---- maps ---- */
 
@@ -31,37 +32,35 @@ static int oom(node_err *err)
 	return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
 }
 
+/* The table's words, counted: one record each, hashed for its partition
+ * here, once per distinct word. */
+static int wc_counted(void *w, const uint8_t *word, size_t len, uint64_t count, node_err *err)
+{
+	return mr_kv_add_folded(w, word, len, mr_kv_hash(word, len), (int64_t)count, err);
+}
+
+/* Without a sum to fold into, every word is its own "word 1" record. */
+static int wc_each(void *w, const uint8_t *word, size_t len, uint64_t count, node_err *err)
+{
+	return mr_kv_add_num(w, word, len, mr_kv_hash(word, len), 1, err);
+}
+
 int mr_fn_wordcount(const char *text, size_t len, uint64_t first_line, const char *param,
                     mr_kv_writer *out, node_err *err)
 {
-	uint8_t small[256], *word = small, *big = NULL;
-	size_t n = 0, cap = sizeof small;
-	uint64_t h = MR_KV_HASH_INIT;
-	int rc = 0;
-	for (size_t i = 0; i <= len; i++) {
-		uint8_t c = i < len ? (uint8_t)(text[i] | 0x20) : 0;
-		if ((uint8_t)(c - 'a') < 26) {
-			if (n == cap) {
-				uint8_t *b = realloc(big, cap * 2);
-				if (b == NULL) {
-					rc = oom(err);
-					break;
-				}
-				if (big == NULL)
-					memcpy(b, small, n);
-				word = big = b;
-				cap *= 2;
-			}
-			word[n++] = c;
-			h = mr_kv_hash_step(h, c);
-		} else if (n) {
-			if ((rc = mr_kv_add_num(out, word, n, h, 1, err)) != 0)
-				break;
-			n = 0;
-			h = MR_KV_HASH_INIT;
-		}
-	}
-	free(big);
+	/* Under a sum the counter's table takes the memory the writer's fold
+	 * table would have had, and is flushed into the writer when full. */
+	int sum = mr_kv_writer_fold(out) == MR_FOLD_SUM;
+	mr_wc_opts o = {sum ? mr_kv_fold_budget(out) : 0, !sum, sum ? wc_counted : wc_each, out};
+	mr_wc *wc;
+	if (mr_wc_open(&wc, &o, err))
+		return err->rc;
+	int rc = mr_wc_feed(wc, text, len, err);
+	if (rc == 0)
+		rc = mr_wc_end(wc, err);
+	if (rc == 0)
+		rc = mr_wc_flush(wc, err);
+	mr_wc_free(wc);
 	return rc;
 }
 

@@ -628,6 +628,24 @@ int mr_kv_add_num(mr_kv_writer *w, const void *key, size_t klen, uint64_t hash, 
 	return 0;
 }
 
+mr_kv_fold mr_kv_writer_fold(const mr_kv_writer *w)
+{
+	return w->o.fold;
+}
+
+size_t mr_kv_fold_budget(const mr_kv_writer *w)
+{
+	return w->tab_limit;
+}
+
+int mr_kv_add_folded(mr_kv_writer *w, const void *key, size_t klen, uint64_t hash, int64_t v,
+                     node_err *err)
+{
+	char num[24];
+	int n = snprintf(num, sizeof num, "%" PRId64, v);
+	return buf_add(w, key, klen, num, (size_t)n, part_of(w, hash), err);
+}
+
 /* ---- finish ---- */
 
 static int finish_part(mr_kv_writer *w, int p, node_err *err)

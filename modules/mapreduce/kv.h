@@ -155,6 +155,16 @@ int mr_kv_add(mr_kv_writer *w, const void *key, size_t klen, const void *val, si
  * as they scan compute it for free). */
 int mr_kv_add_num(mr_kv_writer *w, const void *key, size_t klen, uint64_t hash, int64_t v,
                   node_err *err);
+/* For a map that folds in a table of its own (word count's mr_wc): the
+ * writer's fold, and the bytes that table may use (the share the writer's
+ * own fold table would have; use one table or the other). */
+mr_kv_fold mr_kv_writer_fold(const mr_kv_writer *w);
+size_t mr_kv_fold_budget(const mr_kv_writer *w);
+/* A numeric value the caller already folded under opts.fold: buffered
+ * as its decimal text, past the writer's table (records of one key are
+ * folded again when the buffer is sorted). hash as for mr_kv_add_num. */
+int mr_kv_add_folded(mr_kv_writer *w, const void *key, size_t klen, uint64_t hash, int64_t v,
+                     node_err *err);
 /* mr_kv_add as an mr_emit_fn (ctx is the writer). */
 int mr_kv_emit(void *w, const void *key, size_t klen, const void *val, size_t vlen, node_err *err);
 /* Spill what is buffered, merge each partition's runs into

@@ -11,6 +11,7 @@
 
 #include "mapreduce/builtin.h"
 #include "mapreduce/merge.h"
+#include "mapreduce/wcount.h"
 #include "unit.h"
 
 static const char *EXAMPLE =
@@ -454,6 +455,289 @@ UNIT_TEST(test_partitions)
 	rmtree(dir4);
 }
 
+/* ---- (f) the word-count kernel (wcount.c) against a plain reference ---- */
+
+static int is_letter(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* The words of t by the plain definition, lower-cased, in text order. */
+static char **ref_words(const uint8_t *t, size_t len, size_t *count)
+{
+	size_t n = 0, cap = 1024;
+	char **v = malloc(cap * sizeof *v);
+	for (size_t i = 0; i < len;) {
+		if (!is_letter(t[i])) {
+			i++;
+			continue;
+		}
+		size_t s = i;
+		while (i < len && is_letter(t[i]))
+			i++;
+		char *w = malloc(i - s + 1);
+		for (size_t k = s; k < i; k++)
+			w[k - s] = (char)(t[k] | 0x20);
+		w[i - s] = '\0';
+		if (n == cap)
+			v = realloc(v, (cap *= 2) * sizeof *v);
+		v[n++] = w;
+	}
+	*count = n;
+	return v;
+}
+
+static int cstr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Distinct words (sorted) with the reference counts, and what a counter
+ * under test reported for them. */
+typedef struct tally {
+	char **w;
+	uint64_t *want, *got;
+	size_t n, unknown, calls;
+} tally;
+
+static tally ref_tally(const uint8_t *text, size_t len)
+{
+	size_t n;
+	char **v = ref_words(text, len, &n);
+	qsort(v, n, sizeof *v, cstr_cmp);
+	tally t = {calloc(n + 1, sizeof(char *)), calloc(n + 1, 8), calloc(n + 1, 8), 0, 0, 0};
+	for (size_t i = 0; i < n; i++) {
+		if (t.n && strcmp(t.w[t.n - 1], v[i]) == 0) {
+			t.want[t.n - 1]++;
+			free(v[i]);
+			continue;
+		}
+		t.w[t.n] = v[i];
+		t.want[t.n++] = 1;
+	}
+	free(v);
+	return t;
+}
+
+static void tally_add(tally *t, const char *word, uint64_t count)
+{
+	char **hit = bsearch(&word, t->w, t->n, sizeof *t->w, cstr_cmp);
+	if (hit)
+		t->got[hit - t->w] += count;
+	else
+		t->unknown++;
+	t->calls++;
+}
+
+static int tally_fn(void *ctx, const uint8_t *word, size_t len, uint64_t count, node_err *err)
+{
+	char *w = malloc(len + 1);
+	memcpy(w, word, len);
+	w[len] = '\0';
+	tally_add(ctx, w, count);
+	free(w);
+	return 0;
+}
+
+/* 1 when every word got its reference count; then starts again. */
+static int tally_check(tally *t)
+{
+	int ok = t->unknown == 0;
+	for (size_t i = 0; i < t->n; i++)
+		ok &= t->got[i] == t->want[i];
+	memset(t->got, 0, t->n * 8);
+	t->unknown = t->calls = 0;
+	return ok;
+}
+
+/* "word TAB count" lines of a job's output into the tally. */
+static void tally_lines(tally *t, char *s)
+{
+	char *save = NULL;
+	for (char *line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *tab = strchr(line, '\t');
+		if (tab == NULL) {
+			t->unknown++;
+			continue;
+		}
+		*tab = '\0';
+		tally_add(t, line, strtoull(tab + 1, NULL, 10));
+	}
+}
+
+static void tally_free(tally *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->w[i]);
+	free(t->w);
+	free(t->want);
+	free(t->got);
+}
+
+static void put_word(uint8_t *t, size_t *n, const char *w, size_t wl, uint64_t r)
+{
+	for (size_t k = 0; k < wl; k++)
+		t[(*n)++] = (uint8_t)((r >> (k % 60)) & 1 ? w[k] - 32 : w[k]);
+}
+
+/* About `bytes` of words from short and long vocabularies (long words of
+ * 8, 9, 16, 17, 64, 65 ... 300 letters, some sharing their first 12), in
+ * mixed case, between separators that include bytes >= 0x80 (0xC1 is 'A'
+ * with the high bit), NUL and the neighbours of the letters; a word
+ * across each 64 KiB block end, one word of 200,000 letters; the text
+ * starts and ends with a letter. */
+static uint8_t *wc_text(size_t bytes, size_t *len)
+{
+	enum { NSHORT = 300, NLONG = 60, GIANT = 200000 };
+	static const size_t fixed[] = {8, 9, 15, 16, 17, 63, 64, 65, 66, 127, 128, 129, 300};
+	char *vs[NSHORT + NLONG];
+	size_t vl[NSHORT + NLONG];
+	uint64_t s = 99;
+	for (int i = 0; i < NSHORT + NLONG; i++) {
+		size_t l = i < NSHORT ? 1 + lcg(&s) % 8 : i - NSHORT < 13 ? fixed[i - NSHORT] : 9 + lcg(&s) % 120;
+		vs[i] = malloc(l);
+		for (size_t k = 0; k < l; k++)
+			vs[i][k] = (char)('a' + lcg(&s) % 26);
+		if (i >= NSHORT + 30) /* the same first 12 letters as another long word */
+			memcpy(vs[i], vs[NSHORT + 30 - (i % 7) - 1], l < 12 ? l : 12);
+		vl[i] = l;
+	}
+	static const uint8_t seps[] = " \n,.;:!?-'\"0123456789@[`{\x00\x7f\x80\xc1\xda\xe1\xfa\xff\xc3\xa9\t";
+	uint8_t *t = malloc(bytes + GIANT + 1024);
+	size_t n = 0;
+	int giant = 0;
+	while (n < bytes) {
+		uint64_t r = lcg(&s);
+		int i = r % 10 == 0 ? NSHORT + (int)(lcg(&s) % NLONG) : (int)(lcg(&s) % NSHORT);
+		put_word(t, &n, vs[i], vl[i], lcg(&s));
+		if (!giant && n > bytes / 2) {
+			for (int k = 0; k < GIANT; k++)
+				t[n++] = (uint8_t)('a' + k % 3);
+			giant = 1;
+		}
+		if (n >= bytes)
+			break;
+		for (uint64_t k = 0, ns = 1 + (r >> 8) % 3; k < ns; k++) {
+			uint64_t x = lcg(&s);
+			t[n++] = x % 5 == 0 ? (uint8_t)(0x80 + x / 5 % 128) : seps[x / 5 % (sizeof seps - 1)];
+		}
+	}
+	/* a 40-letter word across every 64 KiB boundary of the first 1 MB */
+	for (size_t b = 65536; b + 64 < n && b <= (1u << 20); b += 65536) {
+		t[b - 21] = ' ';
+		for (size_t k = 0; k < 40; k++)
+			t[b - 20 + k] = (uint8_t)('A' + (b / 65536 + k) % 26);
+		t[b + 20] = '.';
+	}
+	*len = n;
+	for (int i = 0; i < NSHORT + NLONG; i++)
+		free(vs[i]);
+	return t;
+}
+
+static int count_with(tally *t, const uint8_t *text, size_t len, size_t limit, size_t piece, size_t *full)
+{
+	node_err err = {0};
+	mr_wc_opts o = {limit, 0, tally_fn, t};
+	mr_wc *wc;
+	if (mr_wc_open(&wc, &o, &err))
+		return -1;
+	int rc = 0;
+	for (size_t at = 0, i = 0; rc == 0 && at < len; i++) {
+		size_t n = piece ? 1 + (i * 7919 + piece) % piece : len;
+		n = n > len - at ? len - at : n;
+		rc = mr_wc_feed(wc, text + at, n, &err);
+		at += n;
+	}
+	if (rc == 0)
+		rc = mr_wc_end(wc, &err);
+	if (rc == 0)
+		rc = mr_wc_flush(wc, &err);
+	if (full)
+		*full = mr_wc_full_flushes(wc);
+	mr_wc_free(wc);
+	return rc;
+}
+
+static int seq_fn(void *ctx, const uint8_t *word, size_t len, uint64_t count, node_err *err)
+{
+	char nl = '\n';
+	return sbuf_emit(ctx, word, len, &nl, 0, err);
+}
+
+UNIT_TEST(test_wordcount_kernel)
+{
+	size_t len, full = 0;
+	uint8_t *text = wc_text(3u << 20, &len);
+	tally t = ref_tally(text, len);
+	UNIT_CHECK(t.n > 300);
+	/* whole, in odd pieces (words cut between calls), under limits */
+	/* without a limit each distinct word comes once */
+	UNIT_CHECK(count_with(&t, text, len, 0, 0, &full) == 0 && t.calls == t.n && tally_check(&t) && full == 0);
+	UNIT_CHECK(count_with(&t, text, len, 0, 150001, NULL) == 0 && t.calls == t.n && tally_check(&t));
+	UNIT_CHECK(count_with(&t, text, len, 0, 13, NULL) == 0 && tally_check(&t));
+	UNIT_CHECK(count_with(&t, text, len, 2048, 70000, &full) == 0 && tally_check(&t) && full > 10);
+	fprintf(stderr, "    %zu table flushes at 2048 bytes\n", full);
+	UNIT_CHECK(count_with(&t, text, len, 100, 0, &full) == 0 && tally_check(&t) && full > 100);
+	/* without a table: every word, in text order */
+	size_t nw;
+	char **words = ref_words(text, len, &nw);
+	sbuf want = {0}, got = {0};
+	node_err err = {0};
+	for (size_t i = 0; i < nw; i++) {
+		sbuf_emit(&want, words[i], strlen(words[i]), "", 0, &err);
+		free(words[i]);
+	}
+	free(words);
+	mr_wc_opts o = {0, 1, seq_fn, &got};
+	mr_wc *wc;
+	UNIT_CHECK(mr_wc_open(&wc, &o, &err) == 0);
+	UNIT_CHECK(mr_wc_feed(wc, text, len, &err) == 0 && mr_wc_end(wc, &err) == 0 && mr_wc_flush(wc, &err) == 0);
+	mr_wc_free(wc);
+	UNIT_CHECK(got.s && want.s && got.n == want.n && memcmp(got.s, want.s, want.n) == 0);
+	free(got.s);
+	free(want.s);
+	/* through the map and a writer: the table's flushes under a tiny
+	 * limit, and "word 1" records when the combiner does not fold */
+	map_job js[] = {
+		{mr_fn_wordcount, NULL, MR_FOLD_SUM, NULL, mr_fn_sum, MR_ORDER_KEY, 3, 4, 4096},
+		{mr_fn_wordcount, NULL, MR_FOLD_SUM, mr_fn_sum, mr_fn_sum, MR_ORDER_KEY, 2, 0, 0},
+		{mr_fn_wordcount, NULL, MR_FOLD_NONE, NULL, mr_fn_count, MR_ORDER_KEY, 2, 0, 1u << 20},
+	};
+	for (size_t i = 0; i < sizeof js / sizeof js[0]; i++) {
+		char *dir = tmpdir();
+		char *out = run_job(&js[i], (const char *)text, len, dir, NULL, &err);
+		UNIT_CHECK(out != NULL);
+		if (out)
+			tally_lines(&t, out);
+		UNIT_CHECK(tally_check(&t));
+		free(out);
+		rmtree(dir);
+	}
+	tally_free(&t);
+	free(text);
+	/* texts do not join; a text that is one word longer than a block */
+	static const uint8_t abc[] = "ab c AB";
+	t = ref_tally((const uint8_t *)"ab c ab", 7);
+	o = (mr_wc_opts){0, 0, tally_fn, &t};
+	UNIT_CHECK(mr_wc_open(&wc, &o, &err) == 0);
+	UNIT_CHECK(mr_wc_end(wc, &err) == 0 && mr_wc_feed(wc, abc, 0, &err) == 0);
+	static const size_t at[][2] = {{0, 1}, {1, 1}, {3, 1}, {5, 2}}; /* "a" "b" | "c" | "AB" */
+	for (int i = 0; i < 4; i++)
+		UNIT_CHECK(mr_wc_feed(wc, abc + at[i][0], at[i][1], &err) == 0 && (i == 0 || mr_wc_end(wc, &err) == 0));
+	UNIT_CHECK(mr_wc_flush(wc, &err) == 0 && tally_check(&t));
+	mr_wc_free(wc);
+	tally_free(&t);
+	len = 300000;
+	text = malloc(len);
+	for (size_t i = 0; i < len; i++)
+		text[i] = (uint8_t)("Zz"[i % 2]);
+	t = ref_tally(text, len);
+	UNIT_CHECK(t.n == 1 && count_with(&t, text, len, 1024, 50000, NULL) == 0 && tally_check(&t));
+	tally_free(&t);
+	free(text);
+}
+
 /* ---- (d) damaged run files ---- */
 
 static int read_all(const char *path, node_err *err)
@@ -684,6 +968,7 @@ int main(void)
 	UNIT_RUN(test_output_files);
 	UNIT_RUN(test_maps_and_reducers);
 	UNIT_RUN(test_partitions);
+	UNIT_RUN(test_wordcount_kernel);
 	UNIT_RUN(test_damaged_runs);
 	UNIT_RUN(test_multipass_merge_reduce);
 	UNIT_RUN(test_spill_many_runs);
