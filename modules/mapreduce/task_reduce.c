@@ -163,13 +163,14 @@ static int gather_one(reduce_run *r, red_src *s, char *why, size_t whylen)
 	return -1;
 }
 
-/* "3,7" of lost tasks, cut with "..." past the room there is. */
-static void lost_add(char *list, size_t n, long long task)
+/* "3,7" of lost tasks while there is room; the master reads the list up
+ * to the ':' (so never a "..." in it), runs those maps again and every
+ * other map of the same worker, then asks again: *more counts the rest. */
+static void lost_add(char *list, size_t n, long long task, size_t *more)
 {
 	size_t len = strlen(list);
 	if (len + 24 >= n) {
-		if (len + 4 < n && strcmp(list + len - 3, "...") != 0)
-			strcat(list, ",...");
+		(*more)++;
 		return;
 	}
 	snprintf(list + len, n - len, "%s%lld", len ? "," : "", task);
@@ -178,16 +179,19 @@ static void lost_add(char *list, size_t n, long long task)
 static int gather(reduce_run *r, node_err *err)
 {
 	char in[4200], lost[REDUCE_LOST_LIST] = "", first[520] = "", why[520];
+	size_t more = 0;
 	snprintf(in, sizeof in, "%s/in", r->a.dir);
 	if (node_file_mkdirs(in, err) != 0)
 		return err->rc;
 	for (size_t i = 0; i < r->nsrc; i++) {
 		if (gather_one(r, &r->src[i], why, sizeof why) == 0)
 			continue;
-		lost_add(lost, sizeof lost, r->src[i].task);
+		lost_add(lost, sizeof lost, r->src[i].task, &more);
 		if (first[0] == '\0')
 			snprintf(first, sizeof first, "%s", why);
 	}
+	if (lost[0] && more)
+		return node_err_set(err, NODE_EIO, NODE_ERR_NOT_FOUND, "lost map output: %s: (and %zu more) %s", lost, more, first);
 	if (lost[0])
 		return node_err_set(err, NODE_EIO, NODE_ERR_NOT_FOUND, "lost map output: %s: %s", lost, first);
 	return 0;

@@ -554,6 +554,14 @@ UNIT_TEST(test_map_reduce_fetch)
 	UNIT_CHECK(run_task(mr_task_reduce, &g_env, reduce_args(job, 0, 3, src), err, sizeof err) == NULL);
 	UNIT_CHECK(strncmp(err, "lost map output: 3,4: worker tcp://127.0.0.1:", 45) == 0 && strstr(err, "did not answer in 500 ms"));
 	UNIT_CHECK(node_clock_mono_ms() - t0 < 2500); /* one timeout per server, not per source */
+	/* many lost: the list the master parses holds numbers only, the rest counted */
+	src = cJSON_CreateArray();
+	for (int i = 0; i < 60; i++)
+		cJSON_AddItemToArray(src, source_of(r0, 1000000 + i, "another-host"));
+	UNIT_CHECK(run_task(mr_task_reduce, &g_env, reduce_args(job, 0, 4, src), err, sizeof err) == NULL);
+	UNIT_CHECK(strncmp(err, "lost map output: 1000000,1000001,", 33) == 0);
+	size_t span = strspn(err + 17, "0123456789,");
+	UNIT_CHECK(span > 0 && err[17 + span] == ':' && err[17 + span - 1] != ',' && strstr(err, " more) worker ") != NULL);
 	g_env.timeout_ms = 3000;
 	cJSON_Delete(r0);
 	cJSON_Delete(r1);
