@@ -21,6 +21,7 @@ extern char **environ;
 #define STREAM_INBUF (256u << 10)  /* input gathered before a write */
 #define STREAM_OUTBUF (128u << 10) /* first size of the output line buffer */
 #define STREAM_WRITE_MAX (1u << 20)
+#define STREAM_TAIL_SHOWN 300      /* bytes of the stderr tail an error message shows */
 
 enum { FD_IN, FD_OUT, FD_ERR };
 
@@ -436,16 +437,19 @@ static int stream_reap(mr_stream *s, int *status, node_err *err)
 
 static int stream_status(mr_stream *s, int st, node_err *err)
 {
-	char tail[MR_STREAM_STDERR_TAIL + 64];
-	stream_tail_text(s, tail, sizeof tail);
-	const char *sep = tail[0] ? ": " : " (no stderr)";
+	char text[2 * MR_STREAM_STDERR_TAIL + 4]; /* each newline may become "; " */
+	stream_tail_text(s, text, sizeof text);
+	/* what fits of it in a message: its end, where a program says why it stops */
+	size_t len = strlen(text);
+	const char *tail = len > STREAM_TAIL_SHOWN ? text + len - STREAM_TAIL_SHOWN : text;
+	const char *sep = !text[0] ? " (no stderr)" : tail != text ? ": ..." : ": ";
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return 0;
 	if (WIFEXITED(st))
-		return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "%s exited with status %d%s%.400s", s->what,
+		return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "%s exited with status %d%s%s", s->what,
 		                    WEXITSTATUS(st), sep, tail);
 	if (WIFSIGNALED(st))
-		return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "%s was killed by signal %d (%s)%s%.400s", s->what,
+		return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "%s was killed by signal %d (%s)%s%s", s->what,
 		                    WTERMSIG(st), strsignal(WTERMSIG(st)), sep, tail);
 	return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "%s ended oddly (wait status %d)", s->what, st);
 }

@@ -295,6 +295,11 @@ UNIT_TEST(test_stream)
 	char *fail3[] = {"sh", "-c", "cat >/dev/null; echo first >&2; echo oops >&2; exit 3", NULL};
 	UNIT_CHECK(stream_run(fail3, "x\n", 2, 0, &s, &err) != 0);
 	UNIT_CHECK(strstr(err.msg, "map program test exited with status 3: first; oops") != NULL);
+	/* a long stderr: the message shows its end, where the reason is */
+	char *chatty[] = {"sh", "-c", "cat >/dev/null; i=0; while [ $i -lt 200 ]; do echo progress $i >&2; i=$((i+1)); done;"
+	                  " echo the real reason >&2; exit 4", NULL};
+	UNIT_CHECK(stream_run(chatty, "x\n", 2, 0, &s, &err) != 0);
+	UNIT_CHECK(strstr(err.msg, "exited with status 4: ...") && strstr(err.msg, "progress 199; the real reason") != NULL);
 
 	char *killed[] = {"sh", "-c", "kill -9 $$", NULL};
 	UNIT_CHECK(stream_run(killed, "", 0, 0, &s, &err) != 0 && strstr(err.msg, "killed by signal 9"));
