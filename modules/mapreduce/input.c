@@ -26,6 +26,7 @@
 #define INPUT_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 #define INPUT_HUGE (2u << 20)        /* a chunk buffer in huge pages when it can */
 #define INPUT_PIECE (1u << 20)       /* a chunk is read (and its lines counted) in these */
+#define INPUT_LINE_MAX (256u << 20)  /* bytes the last line may run on past a chunk's end */
 
 static int input_oom(node_err *err)
 {
@@ -132,11 +133,16 @@ static int input_count_before(int fd, uint64_t off, const char *path, uint64_t *
 }
 
 /* Read on from file offset at (buf holds *len bytes) until a '\n' ends the
- * last line or the file ends. */
+ * last line or the file ends; a file without line ends is not read whole
+ * into memory: past INPUT_LINE_MAX more bytes it is an error. */
 static int input_finish_line(int fd, char **buf, size_t *len, size_t *cap, uint64_t at, const char *path,
                              node_err *err)
 {
-	for (;;) {
+	for (size_t limit = *len + INPUT_LINE_MAX;;) {
+		if (*len >= limit)
+			return node_err_set(err, NODE_ELIMIT, NODE_ERR_TOO_LARGE,
+			                    "%s: a line runs on past byte %llu for more than %u MiB without a line end",
+			                    path, (unsigned long long)(at + limit - INPUT_LINE_MAX), INPUT_LINE_MAX >> 20);
 		if (*cap - *len < INPUT_TAIL_STEP) {
 			size_t ncap = *cap + (*cap / 4 > INPUT_TAIL_STEP ? *cap / 4 : INPUT_TAIL_STEP);
 			char *b = realloc(*buf, ncap + 1);
@@ -162,6 +168,7 @@ static int input_finish_line(int fd, char **buf, size_t *len, size_t *cap, uint6
 typedef struct file_chunk {
 	const char *path;
 	uint64_t offset, length;
+	uint64_t size; /* the file's, at least offset */
 	int lines;
 } file_chunk;
 
@@ -190,6 +197,8 @@ static int input_read_counting(int fd, char *buf, size_t want, uint64_t from, si
 static int input_file_read(int fd, const file_chunk *f, mr_input_chunk *c, node_err *err)
 {
 	uint64_t from = f->offset > 0 ? f->offset - 1 : 0, want = f->offset + f->length - from, nl;
+	if (want > f->size - from) /* no buffer for bytes the file does not have */
+		want = f->size - from;
 	size_t cap = (size_t)want + INPUT_TAIL_STEP, len;
 	char *buf = input_alloc(cap + 1);
 	if (buf == NULL)
@@ -258,8 +267,10 @@ static int input_file(const cJSON *in, const char *path, mr_input_chunk *c, node
 	else if ((uint64_t)st.st_size < f.offset)
 		rc = node_err_set(err, NODE_EINVAL, NODE_ERR_BAD_ARGS, "%s has %lld bytes, fewer than the chunk's offset %" PRIu64
 		                  " (it changed since the job was submitted)", path, (long long)st.st_size, f.offset);
-	else
+	else {
+		f.size = (uint64_t)st.st_size;
 		rc = input_file_read(fd, &f, c, err);
+	}
 	close(fd);
 	return rc;
 }

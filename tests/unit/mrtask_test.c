@@ -208,7 +208,17 @@ UNIT_TEST(test_file_chunks)
 
 	node_err err = {0};
 	mr_input_chunk c;
-	cJSON *j = parse("{\"text\":\"inline\\ntext\"}");
+	cJSON *j;
+	/* a chunk as long as the limit over a small file: just the file's lines */
+	char q[700];
+	write_file(path, "a\nbb\nccc", 8);
+	snprintf(q, sizeof q, "{\"file\":\"%s\",\"offset\":2,\"length\":1073741824,\"lines\":true}", path);
+	j = parse(q);
+	UNIT_CHECK(mr_input_read(j, 0, &c, &err) == 0 && c.len == 6 && memcmp(c.text, "bb\nccc", 6) == 0 && c.lines == 2 &&
+	           c.first_line == 2);
+	mr_input_free(&c);
+	cJSON_Delete(j);
+	j = parse("{\"text\":\"inline\\ntext\"}");
 	UNIT_CHECK(mr_input_read(j, 0, &c, &err) == 0 && c.len == 11 && c.first_line == 1);
 	mr_input_free(&c);
 	cJSON_Delete(j);
