@@ -342,10 +342,10 @@ int mr_serve_start(mr_serve **out, const char *url, const char *dir, node_wire *
 		s->max = wire->limits.max_message / 2;
 	if (wire->limits.max_string && (wire->limits.max_string - 64) / 4 * 3 < s->max)
 		s->max = (wire->limits.max_string - 64) / 4 * 3;
-	for (; s->nth < MR_SERVE_THREADS; s->nth++)
-		if (pthread_create(&s->th[s->nth], NULL, serve_thread, s) != 0) {
+	for (int e; s->nth < MR_SERVE_THREADS; s->nth++)
+		if ((e = pthread_create(&s->th[s->nth], NULL, serve_thread, s)) != 0) {
 			serve_free(s);
-			return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "cannot start a thread: %s", strerror(errno));
+			return node_err_set(err, NODE_EIO, NODE_ERR_INTERNAL, "cannot start a thread: %s", strerror(e)); /* not in errno */
 		}
 	node_server_cfg sc = {.url = url, .role = "worker", .node = node, .ops = serve_ops, .arg = s, .wire = wire};
 	if (node_server_start(&s->srv, &sc, err) != 0) {
