@@ -158,6 +158,8 @@ static cJSON *serve_get_reply(const unsigned char *buf, size_t n, unsigned long 
 	size_t cap = 4 * ((n + 2) / 3) + 1, olen;
 	char *b64 = cJSON_malloc(cap);
 	cJSON *r = cJSON_CreateObject(), *data = cJSON_CreateString("");
+	if (b64)
+		b64[0] = 0; /* mbedtls writes nothing, not even the NUL, for n == 0 */
 	if (b64 == NULL || r == NULL || data == NULL || mbedtls_base64_encode((unsigned char *)b64, cap, &olen, buf, n) != 0) {
 		if (b64)
 			cJSON_free(b64);
