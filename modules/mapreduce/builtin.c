@@ -32,26 +32,56 @@ static int oom(node_err *err)
 	return node_err_set(err, NODE_ENOMEM, NODE_ERR_INTERNAL, "out of memory");
 }
 
-/* The table's words, counted: one record each, hashed for its partition
- * here, once per distinct word. */
-static int wc_counted(void *w, const uint8_t *word, size_t len, uint64_t count, node_err *err)
+/* wordcount's side of the writer: the counter's table, sorted by
+ * partition and word, goes straight into run files (one sorted spill per
+ * flush); a word's partition hash is computed once per flush. */
+typedef struct wc_out {
+	mr_kv_writer *w;
+	int nparts, open;
+} wc_out;
+
+static int wc_part(void *ctx, const uint8_t *word, size_t len)
 {
-	return mr_kv_add_folded(w, word, len, mr_kv_hash(word, len), (int64_t)count, err);
+	const wc_out *o = ctx;
+	return (int)(mr_kv_hash(word, len) % (uint64_t)o->nparts);
+}
+
+static int wc_counted(void *ctx, int part, const uint8_t *word, size_t len, uint64_t count, node_err *err)
+{
+	wc_out *o = ctx;
+	if (!o->open && mr_kv_spill_begin(o->w, err))
+		return err->rc;
+	o->open = 1;
+	char num[24], *p = num + sizeof num;
+	do
+		*--p = (char)('0' + count % 10);
+	while ((count /= 10) != 0);
+	return mr_kv_spill_put(o->w, part, word, len, p, (size_t)(num + sizeof num - p), err);
+}
+
+static int wc_flushed(void *ctx, node_err *err)
+{
+	wc_out *o = ctx;
+	o->open = 0;
+	return mr_kv_spill_end(o->w, err);
 }
 
 /* Without a sum to fold into, every word is its own "word 1" record. */
-static int wc_each(void *w, const uint8_t *word, size_t len, uint64_t count, node_err *err)
+static int wc_each(void *ctx, int part, const uint8_t *word, size_t len, uint64_t count, node_err *err)
 {
-	return mr_kv_add_num(w, word, len, mr_kv_hash(word, len), 1, err);
+	const wc_out *o = ctx;
+	return mr_kv_add_num(o->w, word, len, mr_kv_hash(word, len), 1, err);
 }
 
 int mr_fn_wordcount(const char *text, size_t len, uint64_t first_line, const char *param,
                     mr_kv_writer *out, node_err *err)
 {
-	/* Under a sum the counter's table takes the memory the writer's fold
-	 * table would have had, and is flushed into the writer when full. */
+	/* Under a sum the counter's table takes the writer's memory, and goes
+	 * to it as a sorted spill whenever it is full and at the end. */
 	int sum = mr_kv_writer_fold(out) == MR_FOLD_SUM;
-	mr_wc_opts o = {sum ? mr_kv_fold_budget(out) : 0, !sum, sum ? wc_counted : wc_each, out};
+	wc_out wo = {out, mr_kv_writer_parts(out), 0};
+	mr_wc_opts o = {sum ? mr_kv_fold_budget(out) : 0, !sum, sum ? wc_counted : wc_each, &wo, wo.nparts, wc_part,
+	                wc_flushed};
 	mr_wc *wc;
 	if (mr_wc_open(&wc, &o, err))
 		return err->rc;

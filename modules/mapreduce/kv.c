@@ -212,6 +212,12 @@ struct mr_kv_writer {
 	path_list *runs;           /* spills, per partition */
 	size_t spills;
 	int finished;
+	/* a spill sorted by the caller: open, its partition's run, last key */
+	int sopen, spart;
+	mr_run_writer *sw;
+	char spath[4096];
+	uint8_t *skey;
+	size_t sklen, skcap;
 };
 
 static int oom(node_err *err)
@@ -367,6 +373,8 @@ void mr_kv_writer_free(mr_kv_writer *w)
 	free(w->idx);
 	free(w->tab);
 	free(w->keys);
+	mr_run_abort(w->sw);
+	free(w->skey);
 	free(w->dir);
 	free(w);
 }
@@ -635,15 +643,81 @@ mr_kv_fold mr_kv_writer_fold(const mr_kv_writer *w)
 
 size_t mr_kv_fold_budget(const mr_kv_writer *w)
 {
-	return w->tab_limit;
+	return w->tab_limit + w->buf_limit;
 }
 
-int mr_kv_add_folded(mr_kv_writer *w, const void *key, size_t klen, uint64_t hash, int64_t v,
-                     node_err *err)
+int mr_kv_writer_parts(const mr_kv_writer *w)
 {
-	char num[24];
-	int n = snprintf(num, sizeof num, "%" PRId64, v);
-	return buf_add(w, key, klen, num, (size_t)n, part_of(w, hash), err);
+	return w->o.nparts;
+}
+
+/* ---- spills sorted by the caller ---- */
+
+static int sorted_close(mr_kv_writer *w, node_err *err)
+{
+	mr_run_writer *rw = w->sw;
+	w->sw = NULL;
+	if (rw == NULL)
+		return 0;
+	if (mr_run_close(rw, err))
+		return err->rc;
+	if (list_add(&w->runs[w->spart], w->spath, err)) {
+		unlink(w->spath);
+		return err->rc;
+	}
+	return 0;
+}
+
+int mr_kv_spill_begin(mr_kv_writer *w, node_err *err)
+{
+	if (w->o.order != MR_ORDER_KEY || w->sopen || w->finished)
+		return node_err_set(err, NODE_EINVAL, NODE_ERR_INTERNAL,
+		                    "a sorted spill needs the key order, and no other one open");
+	w->sopen = 1;
+	w->spart = -1;
+	return 0;
+}
+
+int mr_kv_spill_put(mr_kv_writer *w, int part, const void *key, size_t klen, const void *val, size_t vlen,
+                    node_err *err)
+{
+	if (!w->sopen || part < w->spart || part >= w->o.nparts ||
+	    (part == w->spart && key_cmp(key, klen, w->skey, w->sklen) <= 0))
+		return node_err_set(err, NODE_EINVAL, NODE_ERR_INTERNAL,
+		                    "sorted spill: a record out of order (partition %d, key \"%.*s\")", part,
+		                    (int)(klen > 40 ? 40 : klen), (const char *)key);
+	if (part != w->spart) {
+		if (sorted_close(w, err))
+			return err->rc;
+		int n = snprintf(w->spath, sizeof w->spath, "%s/spill-%06zu-%05d.run", w->dir, w->spills, part);
+		if (n < 0 || (size_t)n >= sizeof w->spath)
+			return node_err_set(err, NODE_ELIMIT, NODE_ERR_LIMIT, "%s: directory name too long", w->dir);
+		if (mr_run_create(&w->sw, w->spath, err))
+			return err->rc;
+		w->spart = part;
+	}
+	if (klen > w->skcap) {
+		uint8_t *k = realloc(w->skey, klen);
+		if (k == NULL)
+			return oom(err);
+		w->skey = k;
+		w->skcap = klen;
+	}
+	if (klen)
+		memcpy(w->skey, key, klen);
+	w->sklen = klen;
+	return mr_run_put(w->sw, key, klen, val, vlen, err);
+}
+
+int mr_kv_spill_end(mr_kv_writer *w, node_err *err)
+{
+	if (!w->sopen)
+		return node_err_set(err, NODE_EINVAL, NODE_ERR_INTERNAL, "sorted spill: not begun");
+	w->sopen = 0;
+	if (sorted_close(w, err))
+		return err->rc;
+	w->spills++;
+	return 0;
 }
 
 /* ---- finish ---- */
@@ -678,6 +752,8 @@ int mr_kv_finish(mr_kv_writer *w, node_err *err)
 {
 	if (w->finished)
 		return node_err_set(err, NODE_EINVAL, NODE_ERR_INTERNAL, "map output already finished");
+	if (w->sopen)
+		return node_err_set(err, NODE_EINVAL, NODE_ERR_INTERNAL, "map output: a sorted spill is not ended");
 	if (tab_flush(w, err) || spill(w, err))
 		return err->rc;
 	for (int p = 0; p < w->o.nparts; p++)

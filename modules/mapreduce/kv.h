@@ -156,15 +156,21 @@ int mr_kv_add(mr_kv_writer *w, const void *key, size_t klen, const void *val, si
 int mr_kv_add_num(mr_kv_writer *w, const void *key, size_t klen, uint64_t hash, int64_t v,
                   node_err *err);
 /* For a map that folds in a table of its own (word count's mr_wc): the
- * writer's fold, and the bytes that table may use (the share the writer's
- * own fold table would have; use one table or the other). */
+ * writer's fold and partitions, and the bytes that table may use: the
+ * whole limit, for a map that hands it over only as sorted spills (below)
+ * and so leaves the writer's own table and buffer empty. */
 mr_kv_fold mr_kv_writer_fold(const mr_kv_writer *w);
+int mr_kv_writer_parts(const mr_kv_writer *w);
 size_t mr_kv_fold_budget(const mr_kv_writer *w);
-/* A numeric value the caller already folded under opts.fold: buffered
- * as its decimal text, past the writer's table (records of one key are
- * folded again when the buffer is sorted). hash as for mr_kv_add_num. */
-int mr_kv_add_folded(mr_kv_writer *w, const void *key, size_t klen, uint64_t hash, int64_t v,
-                     node_err *err);
+/* A spill the caller sorted and combined itself (order KEY only): between
+ * begin and end, records come by partition (part never goes down) and
+ * within a partition by key, each key once (else NODE_EINVAL); they are
+ * written as they come, one run per partition that has records, without
+ * the buffer or the combiner (the final merge still combines runs). */
+int mr_kv_spill_begin(mr_kv_writer *w, node_err *err);
+int mr_kv_spill_put(mr_kv_writer *w, int part, const void *key, size_t klen, const void *val, size_t vlen,
+                    node_err *err);
+int mr_kv_spill_end(mr_kv_writer *w, node_err *err);
 /* mr_kv_add as an mr_emit_fn (ctx is the writer). */
 int mr_kv_emit(void *w, const void *key, size_t klen, const void *val, size_t vlen, node_err *err);
 /* Spill what is buffered, merge each partition's runs into

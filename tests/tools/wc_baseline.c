@@ -82,13 +82,13 @@ static int by_count(const void *a, const void *b)
 	return by_word(a, b);
 }
 
-/* The table's words, copied out when it is flushed at the end. */
+/* The table's words, copied out when it is flushed at the end (by word). */
 typedef struct rows {
 	struct row *v;
 	size_t n, cap;
 } rows;
 
-static int take_row(void *ctx, const uint8_t *word, size_t len, uint64_t count, node_err *err)
+static int take_row(void *ctx, int part, const uint8_t *word, size_t len, uint64_t count, node_err *err)
 {
 	rows *r = ctx;
 	if (r->n == r->cap) {
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 	}
 	rows r = {0};
 	node_err err = {0};
-	mr_wc_opts o = {0, 0, take_row, &r};
+	mr_wc_opts o = {.fn = take_row, .ctx = &r};
 	mr_wc *wc;
 	if (mr_wc_open(&wc, &o, &err))
 		fail(&err);
@@ -147,8 +147,8 @@ int main(int argc, char **argv)
 	mr_wc_free(wc);
 	free(buf);
 
-	if (r.n)
-		qsort(r.v, r.n, sizeof *r.v, sort_count ? by_count : by_word);
+	if (sort_count && r.n)
+		qsort(r.v, r.n, sizeof *r.v, by_count);
 	static char obuf[1 << 16];
 	setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
 	for (size_t j = 0; j < r.n; j++) {

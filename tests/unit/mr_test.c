@@ -498,6 +498,9 @@ typedef struct tally {
 	char **w;
 	uint64_t *want, *got;
 	size_t n, unknown, calls;
+	int nparts, last_part; /* sorted flushes: by partition, then bytewise */
+	char *last;
+	size_t disorder;
 } tally;
 
 static tally ref_tally(const uint8_t *text, size_t len)
@@ -505,7 +508,7 @@ static tally ref_tally(const uint8_t *text, size_t len)
 	size_t n;
 	char **v = ref_words(text, len, &n);
 	qsort(v, n, sizeof *v, cstr_cmp);
-	tally t = {calloc(n + 1, sizeof(char *)), calloc(n + 1, 8), calloc(n + 1, 8), 0, 0, 0};
+	tally t = {calloc(n + 1, sizeof(char *)), calloc(n + 1, 8), calloc(n + 1, 8), 0, 0, 0, 0, -1, NULL, 0};
 	for (size_t i = 0; i < n; i++) {
 		if (t.n && strcmp(t.w[t.n - 1], v[i]) == 0) {
 			t.want[t.n - 1]++;
@@ -529,24 +532,47 @@ static void tally_add(tally *t, const char *word, uint64_t count)
 	t->calls++;
 }
 
-static int tally_fn(void *ctx, const uint8_t *word, size_t len, uint64_t count, node_err *err)
+static int tally_part(void *ctx, const uint8_t *word, size_t len)
 {
+	const tally *t = ctx;
+	return mr_kv_partition(word, len, t->nparts);
+}
+
+static int tally_fn(void *ctx, int part, const uint8_t *word, size_t len, uint64_t count, node_err *err)
+{
+	tally *t = ctx;
 	char *w = malloc(len + 1);
 	memcpy(w, word, len);
 	w[len] = '\0';
-	tally_add(ctx, w, count);
-	free(w);
+	tally_add(t, w, count);
+	if (part != (t->nparts > 1 ? tally_part(t, word, len) : 0) || part < t->last_part ||
+	    (part == t->last_part && t->last && strcmp(t->last, w) >= 0))
+		t->disorder++;
+	free(t->last);
+	t->last = w;
+	t->last_part = part;
+	return 0;
+}
+
+/* A flush ends: the next one starts from partition 0 again. */
+static int tally_flushed(void *ctx, node_err *err)
+{
+	tally *t = ctx;
+	t->last_part = -1;
+	free(t->last);
+	t->last = NULL;
 	return 0;
 }
 
 /* 1 when every word got its reference count; then starts again. */
 static int tally_check(tally *t)
 {
-	int ok = t->unknown == 0;
+	int ok = t->unknown == 0 && t->disorder == 0;
 	for (size_t i = 0; i < t->n; i++)
 		ok &= t->got[i] == t->want[i];
 	memset(t->got, 0, t->n * 8);
-	t->unknown = t->calls = 0;
+	t->unknown = t->calls = t->disorder = 0;
+	tally_flushed(t, NULL);
 	return ok;
 }
 
@@ -567,6 +593,7 @@ static void tally_lines(tally *t, char *s)
 
 static void tally_free(tally *t)
 {
+	free(t->last);
 	for (size_t i = 0; i < t->n; i++)
 		free(t->w[i]);
 	free(t->w);
@@ -638,7 +665,7 @@ static uint8_t *wc_text(size_t bytes, size_t *len)
 static int count_with(tally *t, const uint8_t *text, size_t len, size_t limit, size_t piece, size_t *full)
 {
 	node_err err = {0};
-	mr_wc_opts o = {limit, 0, tally_fn, t};
+	mr_wc_opts o = {limit, 0, tally_fn, t, t->nparts, tally_part, tally_flushed};
 	mr_wc *wc;
 	if (mr_wc_open(&wc, &o, &err))
 		return -1;
@@ -659,7 +686,7 @@ static int count_with(tally *t, const uint8_t *text, size_t len, size_t limit, s
 	return rc;
 }
 
-static int seq_fn(void *ctx, const uint8_t *word, size_t len, uint64_t count, node_err *err)
+static int seq_fn(void *ctx, int part, const uint8_t *word, size_t len, uint64_t count, node_err *err)
 {
 	char nl = '\n';
 	return sbuf_emit(ctx, word, len, &nl, 0, err);
@@ -679,6 +706,11 @@ UNIT_TEST(test_wordcount_kernel)
 	UNIT_CHECK(count_with(&t, text, len, 2048, 70000, &full) == 0 && tally_check(&t) && full > 10);
 	fprintf(stderr, "    %zu table flushes at 2048 bytes\n", full);
 	UNIT_CHECK(count_with(&t, text, len, 100, 0, &full) == 0 && tally_check(&t) && full > 100);
+	/* flushes by partition (the writer's hash), bytewise within one */
+	t.nparts = 5;
+	UNIT_CHECK(count_with(&t, text, len, 0, 0, NULL) == 0 && t.calls == t.n && tally_check(&t));
+	UNIT_CHECK(count_with(&t, text, len, 4096, 0, &full) == 0 && tally_check(&t) && full > 10);
+	t.nparts = 0;
 	/* without a table: every word, in text order */
 	size_t nw;
 	char **words = ref_words(text, len, &nw);
@@ -689,7 +721,7 @@ UNIT_TEST(test_wordcount_kernel)
 		free(words[i]);
 	}
 	free(words);
-	mr_wc_opts o = {0, 1, seq_fn, &got};
+	mr_wc_opts o = {0, 1, seq_fn, &got, 0, NULL, NULL};
 	mr_wc *wc;
 	UNIT_CHECK(mr_wc_open(&wc, &o, &err) == 0);
 	UNIT_CHECK(mr_wc_feed(wc, text, len, &err) == 0 && mr_wc_end(wc, &err) == 0 && mr_wc_flush(wc, &err) == 0);
@@ -719,7 +751,7 @@ UNIT_TEST(test_wordcount_kernel)
 	/* texts do not join; a text that is one word longer than a block */
 	static const uint8_t abc[] = "ab c AB";
 	t = ref_tally((const uint8_t *)"ab c ab", 7);
-	o = (mr_wc_opts){0, 0, tally_fn, &t};
+	o = (mr_wc_opts){0, 0, tally_fn, &t, 0, NULL, tally_flushed};
 	UNIT_CHECK(mr_wc_open(&wc, &o, &err) == 0);
 	UNIT_CHECK(mr_wc_end(wc, &err) == 0 && mr_wc_feed(wc, abc, 0, &err) == 0);
 	static const size_t at[][2] = {{0, 1}, {1, 1}, {3, 1}, {5, 2}}; /* "a" "b" | "c" | "AB" */
