@@ -14,8 +14,10 @@ typedef int (*mr_map_fn)(const char *text, size_t len, uint64_t first_line, cons
                          mr_kv_writer *out, node_err *err);
 
 /* wordcount: words are runs of ASCII letters A-Za-z, lower-cased; emits
- * word -> 1 through mr_kv_add_num (folded when the writer has
- * MR_FOLD_SUM). Anything else, digits and UTF-8 bytes too, separates. */
+ * word -> count. Under MR_FOLD_SUM the counts come from wcount.h's table
+ * (sorted spills into the writer); otherwise every word is word -> 1
+ * through mr_kv_add_num. Anything else, digits and UTF-8 bytes too,
+ * separates. */
 int mr_fn_wordcount(const char *text, size_t len, uint64_t first_line, const char *param,
                     mr_kv_writer *out, node_err *err);
 /* split-words: words are runs of non-blank bytes (blank: space, \t, \v,
