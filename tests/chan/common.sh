@@ -21,9 +21,10 @@ start_chanhost() {
 	wait_for "$T/host.log" 'listening on' || { fail "chanhost did not start"; finish; }
 }
 # wait_until SECONDS COMMAND...: until COMMAND succeeds, bounded
+# (bounded in tries and in wall time: a loaded machine makes each try slow)
 wait_until() {
-	lim=$(( $1 * 20 )); shift; i=0
-	while [ $i -lt $lim ]; do "$@" && return 0; sleep 0.05; i=$((i + 1)); done
+	lim=$(( $1 * 20 )); end=$(( $(date +%s) + $1 )); shift; i=0
+	while [ $i -lt $lim ] && [ "$(date +%s)" -le $end ]; do "$@" && return 0; sleep 0.05; i=$((i + 1)); done
 	return 1
 }
 # field of channel $1 in `node chan list --json`: chan_field NAME KEY

@@ -58,7 +58,10 @@ after=$(rss)
 echo "host RSS: $before KB before, $after KB with 1000 parked readers"
 check "host RSS grows by less than 64 MB for 1000 parked readers" [ $((after - before)) -lt 65536 ]
 sleep 1.1 # they all go through again:true at least once
-seq 1 1000 | "$NODE" chan write many
+seq 1 1000 | timeout 120 "$NODE" chan write many || {
+	fail "writing 1000 values to the parked readers did not finish in 120 s"
+	for p in $RP; do kill -TERM "$p" 2>/dev/null; done
+}
 for p in $RP; do wait $p; done
 check "1000 readers got 1000 distinct values" [ "$(sort -u "$T/many.out" | wc -l)" = 1000 ]
 check "no reader failed" [ ! -s "$T/many.err" ]
