@@ -44,25 +44,29 @@ check "killed writer leaves the queue" wait_until 10 waiting_is kw writers_waiti
 timeout 10 "$NODE" chan read kw --timeout 1 >"$T/kw.out" 2>&1; rc=$?
 check "no phantom value after the writer died" [ "$rc" = 124 ] && ! grep -q phantom "$T/kw.out"
 
-# 1000 parked readers: all parked, host memory bounded, all answered
+# 1000 parked readers: all parked, host memory bounded, all answered. Under
+# ASan each reader process takes tens of MB, and 1000 of them exhaust the
+# machine: the sanitizer pass parks 200 (the plain pass checks 1000).
+N=1000
+[ -n "${SAN:-}" ] && N=200
 rss() { awk '/VmRSS/ {print $2}' /proc/$PID_host/status; }
 before=$(rss)
 RP=""
 i=0
-while [ $i -lt 1000 ]; do
+while [ $i -lt $N ]; do
 	"$NODE" chan read many --count 1 >>"$T/many.out" 2>>"$T/many.err" &
 	RP="$RP $!"; i=$((i + 1))
 done
-check "1000 readers parked" wait_until 120 waiting_is many readers_waiting 1000
+check "$N readers parked" wait_until 120 waiting_is many readers_waiting $N
 after=$(rss)
-echo "host RSS: $before KB before, $after KB with 1000 parked readers"
-check "host RSS grows by less than 64 MB for 1000 parked readers" [ $((after - before)) -lt 65536 ]
+echo "host RSS: $before KB before, $after KB with $N parked readers"
+check "host RSS grows by less than 64 MB for $N parked readers" [ $((after - before)) -lt 65536 ]
 sleep 1.1 # they all go through again:true at least once
-seq 1 1000 | timeout 120 "$NODE" chan write many || {
-	fail "writing 1000 values to the parked readers did not finish in 120 s"
+seq 1 $N | timeout 120 "$NODE" chan write many || {
+	fail "writing $N values to the parked readers did not finish in 120 s"
 	for p in $RP; do kill -TERM "$p" 2>/dev/null; done
 }
 for p in $RP; do wait $p; done
-check "1000 readers got 1000 distinct values" [ "$(sort -u "$T/many.out" | wc -l)" = 1000 ]
+check "$N readers got $N distinct values" [ "$(sort -u "$T/many.out" | wc -l)" = $N ]
 check "no reader failed" [ ! -s "$T/many.err" ]
 finish
