@@ -111,26 +111,7 @@ known unknowns. That is to say, there are things that we know we do not
 know. But there are also unknown unknowns. There are things we do not
 know we do not know.
 TEXT
-cat >"$T/want-alpha.tsv" <<'TSV'
-also	1
-are	6
-but	1
-do	3
-is	1
-know	6
-known	2
-knowns	1
-not	3
-say	1
-that	3
-there	5
-these	1
-things	3
-to	1
-unknown	1
-unknowns	2
-we	6
-TSV
+cp "$ROOT/conf/jobs/words.counts" "$T/want-alpha.tsv" # EXAMPLES.md, alphabetical
 sort -t "$(printf '\t')" -k2,2nr -k1,1 "$T/want-alpha.tsv" >"$T/want-count.tsv"
 wc_job() { # wc_job NAME OUTDIR [EXTRA MEMBERS]
 	printf '{"name":"%s","inputs":[{"file":"%s"}],"map":"wordcount","combiner":"sum","reduce":"sum","partitions":1,%s"output":{"dir":"%s","format":"tsv"}}' \
